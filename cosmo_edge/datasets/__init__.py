@@ -1,4 +1,4 @@
-"""Datasets: loaders (UTD-MHAD, generic ``.npz`` + manifest), splits and synthetic data.
+"""Datasets: loaders (UTD-MHAD, USC-HAD, generic ``.npz`` + manifest), splits and synthetic data.
 
 Every loader returns a :class:`MultimodalDataset` of prepared, un-normalised arrays in the shapes
 of ``cosmo_edge.preprocess.INPUT_SHAPES``; see ``docs/datasets.md``.
@@ -22,6 +22,8 @@ from cosmo_edge.datasets.splits import (
     labeled_per_class,
 )
 from cosmo_edge.datasets.synthetic import make_synthetic_dataset
+from cosmo_edge.datasets.usc_had import LABEL_NAMES as USC_LABEL_NAMES
+from cosmo_edge.datasets.usc_had import load_usc_had, usc_split
 from cosmo_edge.datasets.utd_mhad import LABEL_NAMES as UTD_LABEL_NAMES
 from cosmo_edge.datasets.utd_mhad import load_utd_mhad
 
@@ -40,10 +42,13 @@ __all__ = [
     "default_cache_dir",
     "load_dataset",
     "load_generic",
+    "load_usc_had",
     "load_utd_mhad",
     "make_synthetic_dataset",
     "read_manifest",
     "resolve_data_root",
+    "USC_LABEL_NAMES",
     "UTD_LABEL_NAMES",
+    "usc_split",
     "write_generic",
 ]

@@ -112,12 +112,15 @@ class MultimodalDataset:
 def resolve_data_root(flag: Optional[PathLike], env_var: str = DATA_ENV) -> pathlib.Path:
     """The data root from ``flag``, else ``$COSMO_DATA``; checked to exist and to hold a dataset.
 
-    A dataset is either UTD-MHAD (``Inertial/``, ``Skeleton/``, ``Depth/`` folders of ``.mat``
-    files; which folders must be there is checked by the loader for the requested modalities) or
-    the generic format (``manifest.json``). Raises :class:`DataRootError` whose message is one line
+    A dataset is UTD-MHAD (``Inertial/``, ``Skeleton/``, ``Depth/`` folders of ``.mat`` files;
+    which folders must be there is checked by the loader for the requested modalities), USC-HAD
+    (``Subject*/a*t*.mat``) or the generic format (``manifest.json``). Raises :class:`DataRootError` whose message is one line
     naming where the path came from and what was expected.
     """
-    expected = "expected Inertial/ Skeleton/ Depth/ folders of UTD-MHAD .mat files or a manifest.json"
+    expected = (
+        "expected Inertial/ Skeleton/ Depth/ folders of UTD-MHAD .mat files, "
+        "USC-HAD Subject*/a*t*.mat files, or a manifest.json"
+    )
     if flag:
         source, value = "--data-root", str(flag)
     elif os.environ.get(env_var):
@@ -128,7 +131,8 @@ def resolve_data_root(flag: Optional[PathLike], env_var: str = DATA_ENV) -> path
     if not root.is_dir():
         raise DataRootError(f"{source}={value}: not a directory ({expected})")
     has_utd = any((root / name).is_dir() for name in ("Inertial", "Skeleton", "Depth"))
-    if not has_utd and not (root / "manifest.json").is_file():
+    has_usc = any(root.glob("Subject*/a*t*.mat"))
+    if not (has_utd or has_usc or (root / "manifest.json").is_file()):
         raise DataRootError(f"{source}={value}: {expected}")
     logger.debug("data root %s (from %s)", root, source)
     return root
