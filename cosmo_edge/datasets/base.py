@@ -114,8 +114,9 @@ def resolve_data_root(flag: Optional[PathLike], env_var: str = DATA_ENV) -> path
 
     A dataset is UTD-MHAD (``Inertial/``, ``Skeleton/``, ``Depth/`` folders of ``.mat`` files;
     which folders must be there is checked by the loader for the requested modalities), USC-HAD
-    (``Subject*/a*t*.mat``) or the generic format (``manifest.json``). Raises :class:`DataRootError` whose message is one line
-    naming where the path came from and what was expected.
+    (``Subject*/a*t*.mat``) or the generic format (``manifest.json``).
+    Raises :class:`DataRootError` whose message is one line naming where the path came from
+    and what was expected.
     """
     expected = (
         "expected Inertial/ Skeleton/ Depth/ folders of UTD-MHAD .mat files, "
