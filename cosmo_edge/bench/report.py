@@ -1,0 +1,174 @@
+"""Write a benchmark's results: ``bench.json`` (everything) and ``bench.md`` (the table people read).
+
+Results go to ``benchmarks/results/<host>-<date>/`` by default (``-quick`` appended for ``--quick``
+runs, so a smoke run never overwrites a full one). The markdown leads with what the numbers depend on
+(machine, model, measured peak, meter), then one row per backend; torch eager, measured in the same
+run, is the baseline of the speed-up column. Energy cells say ``n/a`` and the reason follows the table
+when no meter exists: nothing is invented.
+"""
+
+import datetime
+import json
+import logging
+import re
+import socket
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+BASELINE_BACKEND = "torch"
+
+
+def default_out_dir(
+    base: str = "benchmarks/results", quick: bool = False, host: Optional[str] = None
+) -> Path:
+    """``base/<host>-<YYYY-MM-DD>[-quick]`` with the host name reduced to safe characters."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", host or socket.gethostname()) or "host"
+    stamp = datetime.date.today().isoformat()
+    return Path(base) / f"{name}-{stamp}{'-quick' if quick else ''}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def write_json(results: Dict[str, Any], path: Path) -> None:
+    """Write ``results`` as indented JSON."""
+    path.write_text(json.dumps(results, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+
+
+def _fmt(value: Optional[float], digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _energy_cells(record: Dict[str, Any]) -> List[str]:
+    energy = record.get("energy", {})
+    if not energy.get("available"):
+        return ["n/a", "n/a"]
+    total = energy["channels"].get(energy.get("total_channel") or "", {})
+    gross, net = total.get("gross_j_per_inference"), total.get("net_j_per_inference")
+    return [_fmt(None if gross is None else gross * 1e3, 3), _fmt(None if net is None else net * 1e3, 3)]
+
+
+def _header_lines(results: Dict[str, Any]) -> List[str]:
+    machine, model, peaks, meter = results["machine"], results["model"], results["peaks"], results["meter"]
+    flops = model["flops"]
+    cpu = peaks["cpu"]
+    lines = [
+        f"# cosmo-edge bench: {machine['host']}{' (quick)' if results.get('quick') else ''}",
+        "",
+        f"- machine: {machine['cpu']}, {machine['cpu_count']} cores, {machine['machine']}, kernel "
+        f"{machine['kernel']}; Python {machine['python']}, torch {machine['torch']}, onnxruntime "
+        f"{machine['onnxruntime']}, TensorRT {machine['tensorrt'] or 'absent'}",
+    ]
+    jetson = machine.get("jetson", {})
+    for key in ("nvpmodel", "jetson_clocks"):
+        entry = jetson.get(key, {})
+        text = (
+            entry.get("output", "").replace("\n", "; ") if entry.get("available") else entry.get("reason", "")
+        )
+        lines.append(f"- {key}: {text}")
+    lines += [
+        f"- model: {model['source']}, version {model['version']}, inputs "
+        + ", ".join(f"{m} {tuple(s)}" for m, s in model["input_shapes"].items()),
+        f"- per window: {flops['flops_per_sample'] / 1e6:.2f} MFLOP (multiply-add = 2), weights "
+        f"{flops['weight_bytes'] / 2**20:.2f} MiB, activations "
+        f"{flops['activation_bytes_per_sample'] / 2**10:.0f} KiB, "
+        f"intensity {flops['intensity_flops_per_byte']:.1f} FLOP/byte at batch 1",
+        f"- peak (same run): matmul {cpu['size']}x{cpu['size']} {cpu['dtype']}, {cpu['threads']} thread(s): "
+        f"{cpu['gflops_best']:.1f} GFLOP/s best, {cpu['gflops_median']:.1f} median"
+        + (
+            f"; all {peaks['cpu_all_cores']['threads']} cores: {peaks['cpu_all_cores']['gflops_best']:.1f}"
+            if "cpu_all_cores" in peaks
+            else ""
+        )
+        + f"; copy bandwidth {peaks['bandwidth']['gbytes_per_s_best']:.1f} GB/s",
+    ]
+    if meter.get("available"):
+        idle = results["idle"]["channels"].get(meter["total_channel"], {})
+        lines.append(
+            f"- energy meter: {meter['meter']}, total = {meter['total_source']}; idle "
+            f"{_fmt(idle.get('mean_power_w'), 3)} W over {results['idle']['duration_s']:.1f} s at "
+            f"{_fmt(idle.get('rate_hz'), 1)} Hz achieved ({meter['sample_hz_asked']:g} Hz asked)"
+        )
+    else:
+        lines.append(f"- energy meter: none ({meter.get('reason', '')}); energy is not reported")
+    return lines
+
+
+def markdown_report(results: Dict[str, Any]) -> str:
+    """The markdown summary: header lines, the backend table, then notes (skips, gaps, estimates)."""
+    lines = _header_lines(results) + [""]
+    records = results["backends"]
+    baseline = next((r for r in records if r["name"] == BASELINE_BACKEND and r["status"] == "ok"), None)
+    base_p50 = baseline["latency"]["p50_ms"] if baseline else None
+    lines += [
+        "| backend | p50 ms | p90 ms | p99 ms | max ms | windows/s | p50 vs torch | CPU cores | peak RSS MiB "
+        "| GFLOP/s | % of peak | % of roofline | mJ/window gross | mJ/window net |",
+        "|---|" + "---:|" * 13,
+    ]
+    notes: List[str] = []
+    for record in records:
+        if record["status"] != "ok":
+            notes.append(f"- {record['name']}: {record['status']}: {record.get('reason', '')}")
+            continue
+        lat, phys = record["latency"], record["physical"]
+        speedup = f"{base_p50 / lat['p50_ms']:.2f}x" if base_p50 else "n/a"
+        frac_peak = phys.get("fraction_of_peak")
+        frac_roof = phys.get("fraction_of_roofline")
+        cells = [
+            record["name"],
+            _fmt(lat["p50_ms"], 3),
+            _fmt(lat["p90_ms"], 3),
+            _fmt(lat["p99_ms"], 3),
+            _fmt(lat["max_ms"], 3),
+            _fmt(lat["throughput_per_s"], 1),
+            speedup,
+            _fmt(lat["cpu_cores_busy"]),
+            _fmt(lat["peak_rss_mb"], 0),
+            _fmt(phys["achieved_gflops"]),
+            _fmt(None if frac_peak is None else 100 * frac_peak, 1),
+            _fmt(None if frac_roof is None else 100 * frac_roof, 1),
+        ] + _energy_cells(record)
+        lines.append("| " + " | ".join(cells) + " |")
+        energy = record.get("energy", {})
+        for channel, info in energy.get("channels", {}).items():
+            if info.get("gaps_s"):
+                notes.append(
+                    f"- {record['name']} {channel}: {len(info['gaps_s'])} sampling gap(s) > 5 periods"
+                )
+            if info.get("reason"):
+                notes.append(f"- {record['name']} {channel}: {info['reason']}")
+        if "energy_estimate" in record:
+            est = record["energy_estimate"]
+            notes.append(
+                f"- {record['name']}: ESTIMATE {est['energy_estimate_per_inference_j'] * 1e3:.3f} "
+                f"mJ/window ({est['method']})"
+            )
+        lat_extra = f"{lat['iterations']} calls of batch {lat['batch_size']} in {lat['wall_s']:.1f} s"
+        busy = lat.get("machine_busy_percent")
+        notes.append(f"- {record['name']}: {lat_extra}; machine busy {_fmt(busy, 0)} % (all processes)")
+    if results["model"]["flops"]["uncounted_modules"]:
+        notes.append("- FLOPs not counted for: " + ", ".join(results["model"]["flops"]["uncounted_modules"]))
+    lines += ["", "Notes:", ""] + notes if notes else []
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: Dict[str, Any], out_dir: Path) -> Dict[str, Path]:
+    """Write ``bench.json`` and ``bench.md`` into ``out_dir`` (created); return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "bench.json", "markdown": out_dir / "bench.md"}
+    write_json(results, paths["json"])
+    paths["markdown"].write_text(markdown_report(results), encoding="utf-8")
+    return paths
