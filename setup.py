@@ -12,6 +12,7 @@ RUNTIME_REQUIRES = [
     "pyzmq>=22.0",
     "msgpack>=1.0",
     "pydantic>=2.0",
+    "typing_extensions>=4.6",
     "PyYAML>=5.3",
     "tqdm>=4.50",
     "prometheus-client>=0.12",
