@@ -16,6 +16,18 @@ from cosmo_edge import __version__
 # Order here is the order in ``cosmo-edge --help``.
 COMMAND_MODULES: List[str] = [
     "cosmo_edge.commands.demo",
+    "cosmo_edge.commands.check_config",
+    "cosmo_edge.commands.pretrain",
+    "cosmo_edge.commands.finetune",
+    "cosmo_edge.commands.evaluate",
+    "cosmo_edge.commands.convert_dataset",
+    "cosmo_edge.commands.bench",
+    "cosmo_edge.commands.label",
+    "cosmo_edge.commands.labels",
+    "cosmo_edge.commands.simulate",
+    "cosmo_edge.commands.run",
+    "cosmo_edge.commands.subscribe",
+    "cosmo_edge.commands.train_bundled",
 ]
 
 
@@ -40,12 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
-    """Log one line per record to stderr, naming the module (journald adds its own timestamp)."""
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Log one line per record naming the thread (stream or stage) and the module.
+
+    Under systemd (stdout or stderr is the ``$JOURNAL_STREAM`` connection) the lines go to that
+    stream without a timestamp and with a ``<priority>`` prefix journald understands; otherwise to
+    stderr with a timestamp (see ``cosmo_edge.journald``).
+    """
+    from cosmo_edge.journald import TERMINAL_FORMAT, JournalFormatter, is_journal_stream
+
+    journal = next((s for s in (sys.stdout, sys.stderr) if is_journal_stream(s)), None)
+    handler = logging.StreamHandler(journal if journal is not None else sys.stderr)
+    handler.setFormatter(JournalFormatter() if journal is not None else logging.Formatter(TERMINAL_FORMAT))
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
