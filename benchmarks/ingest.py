@@ -40,9 +40,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from cosmo_edge.ring import Ring
-from cosmo_edge.timebase import StreamTimebase, config_for_clock
-from cosmo_edge.windows import ModalitySpec, StreamChannel, WindowConfig, WindowCutter, ring_layout
+from cosmo_edge.daemon.wiring import WindowTiming, make_channel, make_cutter
+from cosmo_edge.windows import StreamChannel, WindowCutter
 from drivers.registry import create_driver
 from drivers.sim import SimConfig, Simulator
 from drivers.sim.depth_render import DepthRenderer
@@ -118,31 +117,21 @@ def sim_config(seconds: float, speed: float, seed: int) -> SimConfig:
 def build_ingest(
     sim: Simulator, speed: float
 ) -> Tuple[Dict[str, Any], Dict[str, StreamChannel], WindowCutter]:
-    """Drivers from the simulator, one channel (timebase + ring) each, and the window cutter."""
+    """Drivers from the simulator, one channel (timebase + ring) each, and the window cutter.
+
+    The channels and the cutter come from ``cosmo_edge.daemon.wiring``, the daemon's own wiring.
+    """
+    timing = WindowTiming(WINDOW_S, HOP_S, DELAY_S, STALE_S, speed)
     drivers, channels = {}, {}
     for name, config in sim.driver_configs().items():
         config = dict(config)
         if name == "depth":  # the frame queue holds the same sensor time at every speed (2 frames at 1x)
             config["queue_size"] = max(2, int(round(2 * speed)))
         drivers[name] = create_driver(config.pop("type"), stream=name, **config)
-        tb_config = config_for_clock(
-            drivers[name].clock,
-            time_scale=speed,
-            bucket_s=1.0 / speed,
-            window_s=60.0 / speed,
-            latency_s=0.001,
+        channels[name] = make_channel(
+            name, drivers[name].clock, RATES_HZ[name], timing, latency_s=0.001, ring_s=RING_S
         )
-        ring = Ring.for_duration(RING_S / speed, RATES_HZ[name] * speed, ring_layout(name), name=name)
-        channels[name] = StreamChannel(name, ring, StreamTimebase(tb_config, name=name))
-    specs = {m: ModalitySpec(RATES_HZ[m] * speed, stale_s=STALE_S / speed) for m in channels}
-    window_config = WindowConfig(
-        modalities=tuple(channels),
-        specs=specs,
-        window_s=WINDOW_S / speed,
-        hop_s=HOP_S / speed,
-        delay_s=DELAY_S / speed,
-    )
-    return drivers, channels, WindowCutter(window_config, channels)
+    return drivers, channels, make_cutter(tuple(channels), channels, RATES_HZ, timing)
 
 
 def thread_cpu_s(threads: List[threading.Thread]) -> float:
