@@ -1,10 +1,11 @@
 """The daemon's configuration: one pydantic model tree, loaded from YAML with line-numbered errors.
 
 Every model rejects unknown keys (``extra="forbid"``) and every field carries a description with its
-unit. ``load_config(path)`` parses YAML with PyYAML's composer, so each node keeps its line; a
-validation error is reported as ``ConfigIssue(line, path, message)`` with the key path (``sensors[0].
-baud``) and the line of that key in the file (or of its nearest parent when the key is missing).
-Duplicate keys, which PyYAML would silently collapse, are errors too.
+unit. ``load_config(path)`` parses YAML with PyYAML's composer, so each node keeps its line, and builds
+the data from the nodes itself (``cosmo_edge.config_yaml``): whatever the file holds, the only
+exception is ``ConfigError``. A problem is reported as ``ConfigIssue(line, path, message)`` with the
+key path (``sensors[0].baud``) and the line of that key in the file (or of its nearest parent when
+the key is missing). Duplicate keys, which PyYAML would silently collapse, are errors too.
 
 Sensors are a list; each entry's ``type`` selects the driver (``drivers.registry`` key) and the fields
 beside it are that driver's settings, named as the driver's keyword arguments (``driver_kwargs()``).
@@ -15,7 +16,7 @@ Publishing binds to loopback unless CURVE keys are configured (docs/platform.md 
 import ipaddress
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Union
 from urllib.parse import urlsplit
 
 import yaml
@@ -29,6 +30,9 @@ from pydantic import (
     model_validator,
 )
 from typing_extensions import Annotated, Literal
+
+from cosmo_edge.config_yaml import ConfigError, ConfigIssue, build, compose, locate
+from cosmo_edge.config_yaml import format_issue as format_issue  # public here too (check-config)
 
 logger = logging.getLogger(__name__)
 
@@ -263,17 +267,37 @@ class LabelSettings(_Strict):
         None, description="CURVE keys; required for a non-loopback endpoint"
     )
     endpoint: str = Field("tcp://127.0.0.1:5557", description="bind endpoint of the label socket")
+    buffer_s: float = Field(
+        60.0, gt=0, le=600, description="history of recent windows a label can still refer to (s)"
+    )
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
 
 
 class FinetuneSettings(_Strict):
-    """Background fine-tuning on collected labels (placeholder until that stage lands)."""
+    """Background fine-tuning on collected labels (cosmo_edge.finetune, docs/learning.md)."""
 
     enabled: bool = Field(False, description="fine-tune in the background when enough new labels arrived")
     min_new_labels: int = Field(
-        20, ge=1, description="new labeled windows that trigger a fine-tune (windows)"
+        20, ge=1, description="new labeled windows that start a round at once (windows)"
     )
+    period_min: float = Field(
+        30.0, gt=0, description="also start a round this often when at least one label is new (minutes)"
+    )
+    epochs: int = Field(20, ge=2, le=1000, description="stage-2 epochs per round (epochs)")
+    t_iter_epochs: int = Field(5, ge=1, description="epochs per encoder/classifier block (epochs)")
+    holdout_fraction: float = Field(
+        0.25, gt=0, lt=1, description="share of each class held out to judge a candidate (fraction)"
+    )
+    f1_margin: float = Field(
+        0.02, ge=0, le=1, description="macro-F1 drop still accepted at equal or better accuracy (F1 points)"
+    )
+    isolation: Literal["process", "thread"] = Field(
+        "process", description="run rounds in a niced worker process or a thread of the daemon"
+    )
+    threads: int = Field(1, ge=1, le=16, description="torch intra-op threads of a round (threads)")
+    nice: int = Field(10, ge=0, le=19, description="niceness added to the worker process (levels)")
+    round_timeout_s: float = Field(600.0, gt=0, description="a round running longer is killed (s)")
 
 
 class DaemonConfig(_Strict):
@@ -313,91 +337,13 @@ class DaemonConfig(_Strict):
         return sensors
 
 
-class ConfigIssue(NamedTuple):
-    """One problem: 1-based ``line`` (None when unknown), the key ``path`` and the ``message``."""
-
-    line: Optional[int]
-    path: str
-    message: str
-
-
-class ConfigError(ValueError):
-    """The config file is unreadable or invalid; ``issues`` lists every problem found."""
-
-    def __init__(self, source: str, issues: List[ConfigIssue]) -> None:
-        self.source = source
-        self.issues = issues
-        super().__init__("\n".join(format_issue(source, issue) for issue in issues))
-
-
-def format_issue(source: str, issue: ConfigIssue) -> str:
-    """``FILE:LINE: key.path: message`` (the check-config output format)."""
-    line = issue.line if issue.line is not None else "?"
-    return f"{source}:{line}: {issue.path or '(top level)'}: {issue.message}"
-
-
-def _compose(text: str, source: str) -> Any:
-    """The YAML node tree (with line marks), or ConfigError for a syntax error."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [ConfigIssue(line, "", f"YAML syntax: {problem}")]) from exc
-
-
-def _duplicate_keys(node: Any, path: str, issues: List[ConfigIssue]) -> None:
-    """Append an issue for every repeated key in any mapping (PyYAML keeps the last silently)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: Dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            child = f"{path}.{name}" if path else name
-            if name in seen:
-                issues.append(
-                    ConfigIssue(key.start_mark.line + 1, child, f"duplicate key (first on line {seen[name]})")
-                )
-            seen.setdefault(name, key.start_mark.line + 1)
-            _duplicate_keys(value, child, issues)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _duplicate_keys(item, f"{path}[{index}]", issues)
-
-
-def _locate(root: Any, loc: Sequence[Union[int, str]]) -> Tuple[Optional[int], str]:
-    """Line and display path of a pydantic error location in the YAML node tree.
-
-    Discriminator tags pydantic inserts into the location (``sensors.0.imu_serial.baud``) are
-    dropped; a missing key gets the line of its parent key.
-    """
-    node, line, path = root, (root.start_mark.line + 1 if root is not None else None), ""
-    for item in loc:
-        if isinstance(node, yaml.SequenceNode) and isinstance(item, int) and 0 <= item < len(node.value):
-            node = node.value[item]
-            line, path = node.start_mark.line + 1, f"{path}[{item}]"
-            continue
-        if isinstance(node, yaml.MappingNode):
-            entries = {str(k.value): (k, v) for k, v in node.value}
-            if str(item) in entries:
-                key, node = entries[str(item)]
-                line, path = key.start_mark.line + 1, f"{path}.{item}" if path else str(item)
-                continue
-            tag = entries.get("type")
-            if tag is not None and str(tag[1].value) == str(item):
-                continue  # discriminated-union tag, not a key
-        path = f"{path}.{item}" if path else str(item)
-        node = None
-    return line, path
-
-
 def _issues_from_validation(error: ValidationError, root: Any) -> List[ConfigIssue]:
     issues = []
     for entry in error.errors():
         loc = list(entry["loc"])
         if entry["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc.append("type")
-        line, path = _locate(root, loc)
+        line, path = locate(root, loc)
         message = entry["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
@@ -407,12 +353,12 @@ def _issues_from_validation(error: ValidationError, root: Any) -> List[ConfigIss
 
 def parse_config(text: str, source: str = "<config>") -> DaemonConfig:
     """Validate YAML ``text``; raises ``ConfigError`` listing every issue with its line."""
-    root = _compose(text, source)
+    root = compose(text, source)
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ConfigError(source, [ConfigIssue(1, "", "expected a mapping of settings at the top level")])
-    issues: List[ConfigIssue] = []
-    _duplicate_keys(root, "", issues)
-    data = yaml.safe_load(text)
+    data, issues, complete = build(root)
+    if not complete:
+        raise ConfigError(source, sorted(issues, key=lambda i: (i.line or 0, i.path)))
     try:
         config = DaemonConfig.model_validate(data)
     except ValidationError as exc:

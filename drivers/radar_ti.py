@@ -179,13 +179,13 @@ class TiRadarDriver(Driver):
         deadline_s = time.monotonic() + float(timeout_s)
         while True:
             data, t_ns = self._link.read(max(0.0, deadline_s - time.monotonic()))
-            if not data:
-                return None
-            for frame in self._parser.feed(data, t_ns):
+            # An empty read may release a packet held on a magic-word prefix (radar_ti_parser).
+            frames = self._parser.feed(data, t_ns) if data else self._parser.flush(t_ns)
+            for frame in frames:
                 self._accept(frame)
             if self._pending:
                 return self._pending.popleft()
-            if time.monotonic() >= deadline_s:
+            if not data or time.monotonic() >= deadline_s:
                 return None
 
     def _accept(self, frame: RadarFrame) -> None:

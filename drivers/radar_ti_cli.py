@@ -10,6 +10,7 @@ port's baud rate.
 """
 
 import logging
+import math
 import pathlib
 import re
 import time
@@ -88,47 +89,72 @@ class RadarCfg:
         return wire_s
 
 
-def _args(line: str) -> List[float]:
-    return [float(tok) for tok in line.split()[1:]]
+_NEEDED = ("frameCfg", "guiMonitor", "profileCfg", "channelCfg")
+
+
+class _CfgLine:
+    """One ``.cfg`` command with its 1-based line number, for error messages."""
+
+    def __init__(self, source: str, number: int, text: str) -> None:
+        self.where = f"{source}:{number}"
+        self.text = text
+        try:
+            self.values = [float(tok) for tok in text.split()[1:]]
+        except ValueError as exc:
+            raise self.error(f"cannot parse: {exc}") from exc
+        if not all(math.isfinite(v) for v in self.values):
+            raise self.error("arguments must be finite numbers (nan and inf are not)")
+
+    def error(self, problem: str) -> RadarConfigError:
+        """``RadarConfigError`` naming this file, line and command."""
+        return RadarConfigError(f"{self.where}: {self.text!r}: {problem}")
+
+    def require(self, ok: bool, problem: str) -> None:
+        """Raise ``error(problem)`` unless ``ok``."""
+        if not ok:
+            raise self.error(problem)
 
 
 def parse_cfg(text: str, source: str = "<cfg>") -> RadarCfg:
-    """Parse ``.cfg`` text; raise ``RadarConfigError`` naming the file when a needed line is missing."""
+    """Parse ``.cfg`` text; raise ``RadarConfigError`` naming the file (and the line) when unusable.
+
+    Every argument must be a finite number, and the values the driver derives from (frame period,
+    loops, chirp time, carrier frequency) must be positive, so no arithmetic below can fail.
+    """
     commands: List[str] = []
-    found: Dict[str, List[float]] = {}
-    chirps = 0
-    for raw in text.splitlines():
+    found: Dict[str, _CfgLine] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("%"):
             continue
         name = line.split()[0]
-        try:
-            values = _args(line)
-        except ValueError as exc:
-            raise RadarConfigError(f"{source}: cannot parse {line!r}: {exc}") from exc
-        if name == "chirpCfg":
-            chirps += 1
-        if name in ("frameCfg", "guiMonitor", "profileCfg", "channelCfg"):
-            found[name] = values
+        parsed = _CfgLine(source, number, line)
+        if name in _NEEDED:
+            found[name] = parsed
         if name not in CONTROL_COMMANDS:
             commands.append(line)
-    missing = [n for n in ("frameCfg", "guiMonitor", "profileCfg", "channelCfg") if n not in found]
+    missing = [n for n in _NEEDED if n not in found]
     if missing:
         raise RadarConfigError(f"{source}: missing {', '.join(missing)}")
-    frame, gui, profile, channel = (found[n] for n in ("frameCfg", "guiMonitor", "profileCfg", "channelCfg"))
-    if len(frame) < 5 or len(profile) < 11 or len(channel) < 2 or len(gui) not in (6, 7):
-        raise RadarConfigError(
-            f"{source}: frameCfg, profileCfg, channelCfg or guiMonitor has too few arguments"
-        )
+    frame_line, gui_line, profile_line, channel_line = (found[n] for n in _NEEDED)
+    frame, gui, profile, channel = (c.values for c in (frame_line, gui_line, profile_line, channel_line))
+    for cfg_line, low in ((frame_line, 5), (profile_line, 11), (channel_line, 2)):
+        cfg_line.require(len(cfg_line.values) >= low, f"needs at least {low} arguments")
+    gui_line.require(len(gui) in (6, 7), "needs 6 or 7 arguments")
     flags = tuple(int(v) for v in gui[-6:])
     chirps_per_loop = int(frame[1] - frame[0] + 1)
     num_loops = int(frame[2])
+    frame_line.require(num_loops >= 1, f"number of loops {frame[2]:g} must be at least 1")
+    frame_line.require(frame[4] > 0, f"frame periodicity {frame[4]:g} ms must be positive")
     num_tx = bin(int(channel[1])).count("1")
     num_rx = bin(int(channel[0])).count("1")
     start_ghz, idle_us, ramp_end_us, slope_mhz_per_us = profile[1], profile[2], profile[4], profile[7]
     centre_hz = start_ghz * 1e9 + slope_mhz_per_us * 1e6 * ramp_end_us / 2.0
     chirp_s = (idle_us + ramp_end_us) * 1e-6
+    profile_line.require(chirp_s > 0, f"chirp time (idle + ramp end) {chirp_s * 1e6:g} us must be positive")
+    profile_line.require(centre_hz > 0, f"chirp centre frequency {centre_hz:g} Hz must be positive")
     doppler_res = SPEED_OF_LIGHT_MPS / centre_hz / (2.0 * num_loops * max(1, chirps_per_loop) * chirp_s)
+    profile_line.require(math.isfinite(doppler_res), "the Doppler resolution it gives is not finite")
     return RadarCfg(
         commands=commands,
         frame_period_s=frame[4] / 1000.0,

@@ -9,6 +9,16 @@ next one: a magic word found inside a packet's claimed length is taken as such a
 8 magic bytes is dropped, which is far rarer (2^-64 per position for random bytes) than a lost
 frame on a USB link, and keeps one corrupted length from costing two frames.
 
+The outcome does not depend on where reads split the stream: a complete packet is accepted only
+once every position of its claimed span is known not to start a magic word. A magic word starting
+in the last 7 bytes of the span runs past it, so when the bytes received end in a prefix of the
+magic word (``02``, ``02 01``, ...) the packet is held until the bytes that decide it arrive. Real
+packets end in zero padding or point data, so this almost never delays one; the one held is
+released by the next read (normally the next packet) or, when the stream goes quiet, by
+``flush(t_ns)`` after ``HOLD_QUIET_S`` without bytes (the driver calls it on an empty read), and
+keeps the time of the read that completed it. Holding every packet until 7 more bytes arrive would
+be simpler but would delay every frame by a frame period.
+
 ``build_packet`` is the inverse (SDK 3.x layout; legacy header size selectable) for tests and the
 simulator.
 """
@@ -30,6 +40,7 @@ MAX_PACKET_BYTES = 65536
 MAX_TLVS = 16
 MAX_POINTS = 1024
 PACKET_ALIGN = 32
+HOLD_QUIET_S = 0.02  # a packet held on a magic-word prefix is accepted after this long without bytes
 
 TLV_DETECTED_POINTS = 1
 TLV_RANGE_PROFILE = 2
@@ -115,20 +126,41 @@ class TiFrameParser:
         self.frames_cut = 0
         self.tlvs_unknown = 0
         self.points_invalid = 0
+        self._held_t_ns: Optional[int] = None  # read that completed the packet held at the buffer start
+        self._last_data_ns: Optional[int] = None
 
     def reset(self) -> None:
         """Forget a partial packet (after a reconnect)."""
         self.bytes_skipped += len(self._buf)
         self._buf.clear()
+        self._held_t_ns = None
 
     def _skip(self, n_bytes: int) -> None:
         self.bytes_skipped += n_bytes
         del self._buf[:n_bytes]
+        self._held_t_ns = None
 
     def feed(self, data: bytes, t_ns: int) -> List[RadarFrame]:
         """Append ``data`` (read at ``t_ns``) and return every packet it completes."""
+        if data:
+            self._buf.extend(data)
+            self._last_data_ns = t_ns
+        return self._parse(t_ns, quiet=False)
+
+    def flush(self, t_ns: Optional[int] = None) -> List[RadarFrame]:
+        """The stream paused: accept a packet held on a magic-word prefix at its end (module docstring).
+
+        With ``t_ns`` (an empty read's time) only when no byte arrived for ``HOLD_QUIET_S``; without,
+        at once (end of input). Returns the packets this decides, usually none.
+        """
+        if t_ns is not None and self._last_data_ns is not None:
+            if t_ns - self._last_data_ns < HOLD_QUIET_S * 1e9:
+                return []
+        return self._parse(t_ns if t_ns is not None else 0, quiet=True)
+
+    def _parse(self, t_ns: int, quiet: bool) -> List[RadarFrame]:
+        """Decode every packet the buffer holds; ``quiet``: treat bytes not yet received as no magic."""
         buf = self._buf
-        buf.extend(data)
         frames: List[RadarFrame] = []
         while True:
             start = buf.find(MAGIC)
@@ -156,8 +188,13 @@ class TiFrameParser:
                 continue
             if len(buf) < total_len:
                 break
+            if self._held_t_ns is None:
+                self._held_t_ns = t_ns  # this read completed the packet: its t_last_byte
+            if not quiet and _magic_may_start(buf, total_len):
+                break  # undecided until the next bytes (or a quiet flush)
+            t_last_byte_ns = self._held_t_ns
             try:
-                frames.append(self._decode(bytes(buf[:total_len]), fields, header_len, t_ns))
+                frames.append(self._decode(bytes(buf[:total_len]), fields, header_len, t_last_byte_ns))
             except _BadPacket as exc:
                 logger.debug("bad radar packet: %s", exc)
                 self.frames_bad += 1
@@ -165,6 +202,7 @@ class TiFrameParser:
                 continue
             self.frames_ok += 1
             del buf[:total_len]
+            self._held_t_ns = None
         return frames
 
     @staticmethod
@@ -251,6 +289,18 @@ class TiFrameParser:
         points[:, :3] = raw["xyz"].astype(np.float32) / float(1 << q_format)
         points[:, 3] = raw["doppler"].astype(np.float32) * self.doppler_resolution_mps
         return points
+
+
+def _magic_may_start(buf: bytearray, end: int) -> bool:
+    """True when a magic word may start before ``end`` but runs past the bytes received.
+
+    Positions whose 8 bytes are all in ``buf`` were searched already; this looks at the last 7
+    positions only, where ``buf`` ends in a proper prefix of the magic word.
+    """
+    for start in range(max(1, len(buf) - len(MAGIC) + 1), min(end, len(buf))):
+        if MAGIC.startswith(bytes(buf[start:])):
+            return True
+    return False
 
 
 def _float_points(payload: bytes) -> np.ndarray:

@@ -173,3 +173,30 @@ def test_check_config_command(tmp_path, capsys) -> None:
     ]
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
     assert "cannot read" in capsys.readouterr().out
+
+
+def test_anchors_aliases_and_merge_keys_load_as_in_safe_load() -> None:
+    text = MINIMAL.replace("model:", "model: &model") + (
+        "publish: &pub\n  hwm: 10\n  queue_size: 20\n"
+        "labels:\n  <<: *pub\n"  # hwm/queue_size are not label settings: extra keys, as safe_load gives
+    )
+    issues = _issues(text)
+    assert {(path, msg) for _, path, msg in issues} == {
+        ("labels.hwm", "Extra inputs are not permitted"),
+        ("labels.queue_size", "Extra inputs are not permitted"),
+    }
+    merged = MINIMAL + "window: &w {window_s: 3.0, hop_s: 1.0}\npublish: {<<: {hwm: 7}, hwm: 9}\n"
+    config = parse_config(merged)
+    assert (config.window.window_s, config.publish.hwm) == (3.0, 9)  # own keys override merged ones
+
+
+def test_unbuildable_yaml_values_name_their_line_and_key() -> None:
+    text = MINIMAL.replace("/dev/ttyUSB0", "/dev/ttyUSB0\n    baud: !!int fast")
+    assert _issues(text) == [(4, "sensors[0].baud", "cannot read 'fast' as !!int")]
+    bomb = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcde", "bcdef")
+    )
+    assert [(line, path) for line, path, _ in _issues(bomb)] == [(5, "e")]  # 10**5 ones and the lists
+    chain = "a0: &a0 [1]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 100))
+    first = _issues(chain)[0]
+    assert first[:2] == (64, "a63[0]") and "deeper than 64 levels" in first[2]

@@ -120,11 +120,12 @@ def test_any_reply_bytes_decode_or_raise_protocol_error(frame: bytes) -> None:
     assert isinstance(reply, dict) and "ok" in reply
 
 
-# Known defect (labels area): describe_reply() trusts the reply's field types, so a reply map from a
-# faulty or hostile server with "window_ids" that is not a list crashes `cosmo-edge label`.
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="describe_reply: window_ids of the wrong type")
-def test_known_defect_describe_reply_with_a_malformed_map() -> None:
-    assert "ok" in lp.describe_reply({"ok": True, "window_ids": 5})
+# Regression (found by this suite): describe_reply() trusted the reply's field types, so a reply map
+# from a faulty or hostile server with "window_ids" that is not a list crashed `cosmo-edge label`.
+@pytest.mark.parametrize("window_ids", [5, None, "abc", {"a": 1}, 2.5])
+def test_describe_reply_with_a_malformed_map(window_ids: Any) -> None:
+    line = lp.describe_reply({"ok": True, "window_ids": window_ids})
+    assert line.startswith("ok") and "? windows" in line
 
 
 # ----------------------------------------------------------------------------- the intake itself
@@ -176,11 +177,10 @@ def _session(steps: List[Any]) -> List[List[bytes]]:
     return sent
 
 
-# Known defect (labels area): a request whose windows all carry its label already (stored under
-# another message id) is answered duplicate, but its own id is not recorded, so the id can be used
-# again for another label, and a retry of the first request is then refused as a conflict.
-@pytest.mark.xfail(strict=True, reason="LabelServer: an all-duplicate request does not record its message id")
-def test_known_defect_id_of_an_all_duplicate_request_is_not_recorded() -> None:
+# Regression (found by this suite): a request whose windows all carry its label already (stored
+# under another message id) was answered duplicate without recording its own id, so the id could be
+# used again for another label, and a retry of the first request was then refused as a conflict.
+def test_id_of_an_all_duplicate_request_is_recorded() -> None:
     buffer = filled_buffer(40)
     with tempfile.TemporaryDirectory() as state_dir:
         store = LabelStore.in_state_dir(state_dir)
@@ -195,6 +195,9 @@ def test_known_defect_id_of_an_all_duplicate_request_is_not_recorded() -> None:
             assert send("second", "walk", [0])["duplicate"]  # window 0 is walk already
             reused = send("second", "sit", [5])  # the same id for another label
             assert not reused["ok"] and reused["error"] == "conflict"
+            retry = send("second", "walk", [0])  # a retry of the first request stays a duplicate
+            assert retry["ok"] and retry["duplicate"] and retry["window_ids"] == [0]
+            assert store.counts() == {"walk": 1}
         finally:
             store.close()
 

@@ -58,9 +58,17 @@ radar_stream = st.lists(_piece, max_size=8).map(b"".join)
 
 
 def _feed(chunks):
+    """Parse ``chunks`` as successive reads, then flush as the driver does when the stream pauses."""
     parser = rp.TiFrameParser()
     frames = [frame for index, chunk in enumerate(chunks) for frame in parser.feed(chunk, index)]
-    return parser, frames
+    return parser, frames + parser.flush()
+
+
+def _outcome(parser, frames):
+    """What must not depend on read boundaries: the frames and every counter."""
+    parser.reset()
+    counters = ("frames_ok", "frames_bad", "frames_cut", "bytes_skipped", "tlvs_unknown", "points_invalid")
+    return [f.frame_number for f in frames], {name: getattr(parser, name) for name in counters}
 
 
 @fuzz_settings(200)
@@ -103,19 +111,59 @@ def test_packets_survive_garbage_and_any_split(packets, junk, cuts) -> None:
         np.testing.assert_array_equal(frame.points, points)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TiFrameParser: a packet missing its last bytes swallows the next magic word when a read "
-    "ends right after the claimed length (found by split-invariance fuzzing; drivers area)",
-)
-def test_known_defect_result_depends_on_read_boundaries() -> None:
+@fuzz_settings(200)
+@given(radar_stream, cut_positions)
+def test_result_is_independent_of_read_boundaries(data: bytes, cuts) -> None:
+    assert _outcome(*_feed(split(data, cuts))) == _outcome(*_feed([data]))
+
+
+@st.composite
+def _streams_with_lost_tails(draw):
+    """Packets that may have lost their last 1..7 bytes, and reads ending where each claims to end."""
+    stream, claimed_ends = b"", []
+    for packet in draw(st.lists(_packet, min_size=1, max_size=5)):
+        claimed_ends.append(len(stream) + len(packet))
+        stream += packet[: len(packet) - draw(st.integers(0, 7))]
+    cuts = draw(st.lists(st.sampled_from(claimed_ends), max_size=5)) + draw(cut_positions)
+    return stream, [c % (len(stream) + 1) for c in cuts]
+
+
+@fuzz_settings(150)
+@given(_streams_with_lost_tails())
+def test_lost_tails_give_the_same_result_whatever_the_read_boundaries(stream_and_cuts) -> None:
+    stream, cuts = stream_and_cuts
+    assert _outcome(*_feed(split(stream, cuts))) == _outcome(*_feed([stream]))
+
+
+# Regression (found by split-invariance fuzzing): a packet missing its last byte swallowed the next
+# magic word when a read ended right after the claimed length, and the next packet was lost.
+@pytest.mark.parametrize("lost", [1, 3, 7])
+def test_a_cut_packet_is_found_whatever_the_read_boundaries(lost: int) -> None:
     points = np.ones((2, 4), np.float32)
     first, second = rp.build_packet(1, points), rp.build_packet(2, points)
-    stream = first[:-1] + second  # the first packet lost its last (padding) byte on the wire
-    whole = [f.frame_number for f in _feed([stream])[1]]
-    in_two_reads = [f.frame_number for f in _feed([stream[: len(first)], stream[len(first) :]])[1]]
-    assert whole == [2]  # the short packet is recognised as cut, the next one is kept
-    assert in_two_reads == whole  # today: [1], and packet 2 is lost
+    stream = first[:-lost] + second  # the first packet lost its last bytes on the wire
+    whole = _feed([stream])
+    assert [f.frame_number for f in whole[1]] == [2] and whole[0].frames_cut == 1
+    for cut in range(len(first) - lost, len(first) + 8):
+        parser = rp.TiFrameParser()
+        assert parser.feed(stream[:cut], 1) == []  # the packet is held, not accepted as complete
+        frames = parser.feed(stream[cut:], 2)
+        assert [f.frame_number for f in frames] == [2] and parser.frames_cut == 1, cut
+
+
+def test_a_packet_ending_in_a_magic_prefix_waits_for_the_next_bytes() -> None:
+    first = rp.build_packet(1, np.ones((2, 4), np.float32), padding_byte=rp.MAGIC[0])
+    assert first.endswith(rp.MAGIC[:1])  # an intact packet whose padding looks like a magic start
+    parser = rp.TiFrameParser()
+    assert parser.feed(first, 100) == []
+    assert parser.flush(100 + int(rp.HOLD_QUIET_S * 1e9) - 1) == []  # not quiet long enough yet
+    second = rp.build_packet(2, np.zeros((0, 4), np.float32))
+    frames = parser.feed(second, 200)  # the next packet's bytes decide: no magic inside packet 1
+    assert [f.frame_number for f in frames] == [1, 2]
+    assert [f.t_last_byte_ns for f in frames] == [100, 200]  # the read that completed each packet
+    parser.feed(first, 300)
+    (released,) = parser.flush(300 + int(rp.HOLD_QUIET_S * 1e9))  # the stream went quiet
+    assert (released.frame_number, released.t_last_byte_ns, parser.frames_cut) == (1, 300, 0)
 
 
 @fuzz_settings(80)
@@ -151,7 +199,7 @@ _CFG_LINES = DEFAULT_CFG.read_text(encoding="ascii").splitlines()
 _number_text = st.one_of(
     st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
-    st.sampled_from(["0", "-1", "1e9", "0x10", "", "abc"]),
+    st.sampled_from(["0", "-1", "1e9", "0x10", "", "abc", "nan", "inf", "-inf", "1e400"]),
 )
 
 
@@ -176,30 +224,32 @@ def _cfg_texts(draw) -> str:
     return "\n".join(lines)
 
 
-# Known defects (drivers area): numbers that parse as floats but break the arithmetic escape as
-# ValueError / OverflowError / ZeroDivisionError instead of RadarConfigError. Kept as strict
-# expected failures so that the fix turns them into a prompt to drop the marker and the filter.
-_KNOWN_CFG_DEFECTS = (ValueError, OverflowError, ZeroDivisionError)
+# Regressions (found by this suite): numbers that parse as floats but break the arithmetic (nan,
+# inf, a zero chirp time) escaped as ValueError / OverflowError / ZeroDivisionError instead of a
+# RadarConfigError naming the .cfg line.
 _BASE = "\n".join(_CFG_LINES)
+_FRAME_LINE = 1 + next(i for i, line in enumerate(_CFG_LINES) if line.startswith("frameCfg"))
+_PROFILE_LINE = 1 + next(i for i, line in enumerate(_CFG_LINES) if line.startswith("profileCfg"))
 
 
-@pytest.mark.xfail(
-    strict=True, raises=_KNOWN_CFG_DEFECTS, reason="parse_cfg: nan/inf/0 escape as non-RadarConfigError"
-)
 @pytest.mark.parametrize(
-    "text",
+    "text, line",
     [
-        _BASE.replace("frameCfg 0 2 32", "frameCfg 0 2 nan"),
-        _BASE.replace("frameCfg 0 2 32", "frameCfg 0 2 inf"),
-        _BASE.replace("profileCfg 0 60 7 6 60", "profileCfg 0 0 0 6 0").replace("60 1 128", "0 1 128"),
+        (_BASE.replace("frameCfg 0 2 32", "frameCfg 0 2 nan"), _FRAME_LINE),
+        (_BASE.replace("frameCfg 0 2 32", "frameCfg 0 2 inf"), _FRAME_LINE),
+        (_BASE.replace("frameCfg 0 2 32 0 50", "frameCfg 0 2 32 0 -inf"), _FRAME_LINE),
+        (_BASE.replace("frameCfg 0 2 32", "frameCfg 0 2 0"), _FRAME_LINE),
+        (
+            _BASE.replace("profileCfg 0 60 7 6 60", "profileCfg 0 0 0 6 0").replace("60 1 128", "0 1 128"),
+            _PROFILE_LINE,
+        ),
+        (_BASE.replace("profileCfg 0 60 7 6 60", "profileCfg 0 60 -60 6 60"), _PROFILE_LINE),
     ],
-    ids=["nan-loops", "inf-loops", "zero-chirp"],
+    ids=["nan-loops", "inf-loops", "minus-inf-period", "zero-loops", "zero-chirp", "zero-chirp-time"],
 )
-def test_known_cfg_defects(text: str) -> None:
-    try:
-        parse_cfg(text)
-    except RadarConfigError:
-        return
+def test_unusable_numbers_raise_radar_config_error_naming_the_line(text: str, line: int) -> None:
+    with pytest.raises(RadarConfigError, match=f"^fuzz.cfg:{line}: "):
+        parse_cfg(text, "fuzz.cfg")
 
 
 @fuzz_settings(200)
@@ -211,9 +261,6 @@ def test_cfg_parses_or_raises_radar_config_error(text: str) -> None:
         cfg = parse_cfg(text, "fuzz.cfg")
     except RadarConfigError as exc:
         assert "fuzz.cfg" in str(exc)
-        return
-    except _KNOWN_CFG_DEFECTS:
-        assume(False)  # reproduced by test_known_cfg_defects; other exception types still fail
         return
     assert isinstance(cfg, RadarCfg)
     assert all(line.split()[0] not in ("sensorStop", "flushCfg", "sensorStart") for line in cfg.commands)

@@ -47,6 +47,8 @@ def test_round_trip_span_and_window_ids() -> None:
         (good(schema_version=2), "schema_version"),
         (good(schema_version=...), "schema_version"),
         (good(schema_version=True), "schema_version"),
+        (good(schema_version=1.0), "schema_version"),  # the protocol says int; 1.0 == 1 in Python
+        (good(schema_version="1"), "schema_version"),
         (good(id=...), "bad_field"),
         (good(id=""), "bad_field"),
         (good(id=5), "bad_field"),

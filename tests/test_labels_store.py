@@ -71,13 +71,14 @@ def test_duplicates_add_no_rows(tmp_path: pathlib.Path) -> None:
     assert again.duplicate and again.stored == 0 and again.window_ids == [0, 1, 2]
     same_windows_new_id = store.add_label(message("m2"), windows[1:3])
     assert same_windows_new_id.duplicate and same_windows_new_id.stored == 0
-    assert store.find_event("m2") is None  # nothing new, so no event either
+    recorded = store.find_event("m2")  # nothing new, but the id is recorded: it cannot be reused
+    assert recorded is not None and (recorded.activity, recorded.window_ids) == ("walk", [1, 2])
     partly_new = store.add_label(message("m3"), windows[2:4])
     assert (partly_new.stored, partly_new.duplicate) == (1, False)
     rows = store._conn.execute("SELECT COUNT(*) FROM labeled_windows").fetchone()[0]
     events = store._conn.execute("SELECT COUNT(*) FROM label_events").fetchone()[0]
     inputs = store._conn.execute("SELECT COUNT(*) FROM window_inputs").fetchone()[0]
-    assert (rows, events, inputs) == (4, 2, 8)
+    assert (rows, events, inputs) == (4, 3, 8)
     # The same window id in another daemon run is another window.
     assert store.add_label(message("m4", session="run2"), windows[:1]).stored == 1
     store.close()

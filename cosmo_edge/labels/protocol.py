@@ -20,7 +20,7 @@ unpacked with ``raw=False``, the convention of ``cosmo_edge.publish``.
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import msgpack
 
@@ -124,8 +124,9 @@ def decode_request(frames: Sequence[bytes]) -> LabelRequest:
     unknown = sorted(str(k) for k in body if k not in _ALLOWED_KEYS)
     if unknown:
         raise ProtocolError("bad_field", f"unknown keys {unknown}; allowed: {sorted(_ALLOWED_KEYS)}")
-    if body.get("schema_version") != SCHEMA_VERSION or isinstance(body.get("schema_version"), bool):
-        raise ProtocolError("schema_version", f"schema_version must be {SCHEMA_VERSION}")
+    version = body.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:  # 1.0 and True compare equal to 1
+        raise ProtocolError("schema_version", f"schema_version must be {SCHEMA_VERSION} (an integer)")
     message_id = _text_field(body, "id", MAX_ID_CHARS)
     activity = _text_field(body, "activity", MAX_ACTIVITY_CHARS)
     has_span = [k in body for k in _SPAN_KEYS]
@@ -223,7 +224,8 @@ def decode_reply(frame: bytes) -> Dict[str, Any]:
 def describe_reply(reply: Dict[str, Any]) -> str:
     """One human line for a reply (what ``cosmo-edge label`` prints)."""
     if reply.get("ok"):
-        ids: List[int] = list(reply.get("window_ids", []))
+        ids = reply.get("window_ids")
+        count = len(ids) if isinstance(ids, list) else "?"  # a faulty server's map must not crash us
         what = "already stored" if reply.get("duplicate") else f"stored {reply.get('stored')} new"
-        return f"ok: {what}; {len(ids)} windows labeled {reply.get('activity')!r} (id {reply.get('id')})"
+        return f"ok: {what}; {count} windows labeled {reply.get('activity')!r} (id {reply.get('id')})"
     return f"error ({reply.get('error')}): {reply.get('message')}"

@@ -6,8 +6,10 @@ Guarantees:
   commit, so a label acknowledged after :meth:`LabelStore.add_label` survives a crash or power cut;
 - one label message is one ``BEGIN IMMEDIATE`` transaction: all its windows or none;
 - idempotent: a message id already stored, or windows that already carry the same label, add no
-  rows (the result says ``duplicate``); a window labeled with a different class is a conflict and
+  windows (the result says ``duplicate``); a window labeled with a different class is a conflict and
   the whole message is refused (:class:`LabelConflictError`);
+- every accepted message id is recorded, also when all its windows were labeled already under
+  another id, so the id can never be reused for another label and a retry stays a duplicate;
 - windows are stored exactly as the model sees them (prepared, not normalised, missing modalities
   as their zero arrays with ``present`` False), as raw bytes plus dtype and shape (zlib for large
   arrays, see ``cosmo_edge.labels.records``); nothing is pickled;
@@ -229,7 +231,7 @@ class LabelStore:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT" if result.stored else "ROLLBACK")
+            self._conn.execute("COMMIT")  # nothing to write for a known id: releases the lock only
         return result
 
     def _add_locked(self, message: LabelMessage, windows: Sequence[Any]) -> AddResult:
@@ -255,12 +257,11 @@ class LabelStore:
                 conflicts.append(f"{window.window_id} ({found[0]})")
         if conflicts:
             raise LabelConflictError(f"windows already labeled otherwise: {', '.join(conflicts[:10])}")
-        if new:
-            self._insert(message, window_ids, new)
+        self._insert(message, window_ids, new)  # also with no new window: the id must be recorded
         return AddResult(duplicate=not new, stored=len(new), window_ids=window_ids, activity=message.activity)
 
     def _insert(self, message: LabelMessage, window_ids: List[int], new: Sequence[Any]) -> None:
-        """Write the event, its new windows and their arrays (inside the caller's transaction)."""
+        """Write the event, its new windows (maybe none) and their arrays (in the caller's transaction)."""
         conn = self._conn
         received_ns = time.time_ns()
         requested = message.requested_window_ids
