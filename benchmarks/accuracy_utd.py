@@ -1,0 +1,203 @@
+"""UTD-MHAD accuracy: Cosmo (stage 1 + QoM + stage 2) beside the supervised-from-scratch baseline.
+
+For every modality pair, label rate and seed: stage 1 on that rate's unlabeled split, QoM, stage 2 on
+the labeled split, and the same encoders + classifier trained from scratch on the same labels (same
+augmentations). Reported: test accuracy and macro-F1 at the LAST epoch (primary), mean +- std
+(ddof = 1) over seeds, the test accuracy at the validation-selected epoch (labelled as such), QoM
+weights, the model size and the wall time of each stage. Nothing is selected on the test set.
+
+    python benchmarks/accuracy_utd.py --data-root DIR            # full run (see --help for budgets)
+    python benchmarks/accuracy_utd.py --rates 5 --seeds 0 --pairs imu,skeleton --quick
+
+Finished jobs are appended to ``<out>.jsonl`` and skipped on a re-run with the same settings, so an
+interrupted benchmark resumes. The tables go to ``<out>.md`` and the plot to ``<out>.png``.
+"""
+
+import argparse
+import json
+import logging
+import multiprocessing
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Dict, List
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from accuracy_report import write_report  # noqa: E402
+
+logger = logging.getLogger("accuracy_utd")
+
+# Budgets sized for about 40 minutes on two shared CPU cores (record what was used in the report).
+DEFAULT_SETTINGS: Dict[str, Any] = {
+    "stage1.epochs": 100,
+    "stage1.lr_milestones": [35, 70],
+    "stage2.epochs": 200,
+    "stage2.lr_milestones": [140, 160, 180],
+    "stage2.eval_every": 20,
+    "supervised.epochs": 200,
+    "supervised.lr_milestones": [140, 160, 180],
+    "supervised.eval_every": 20,
+}
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", help="UTD-MHAD folder (default: $COSMO_DATA)")
+    parser.add_argument("--cache-dir", help="prepared-data cache (default: $COSMO_CACHE or ~/.cache/cosmo-edge)")
+    parser.add_argument("--pairs", nargs="+", default=["imu,skeleton", "imu,depth"], help="modality pairs")
+    parser.add_argument("--rates", default="5,10,20,40", help="label rates in percent")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (all runs)")
+    parser.add_argument(
+        "--set-pair",
+        action="append",
+        default=[],
+        metavar="PAIR:KEY=VALUE",
+        help="override for one pair only, e.g. imu,depth:stage1.epochs=40",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes (one torch thread each)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "utd_accuracy"), help="output stem")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets to check the script end to end")
+    return parser.parse_args(argv)
+
+
+def settings_for(args: argparse.Namespace, pair: str) -> Dict[str, Any]:
+    """Config overrides for one pair: defaults, --quick, --set, then --set-pair."""
+    from cosmo_edge.training.cli_args import parse_set
+
+    settings = dict(DEFAULT_SETTINGS)
+    if args.quick:
+        settings.update({"stage1.epochs": 2, "stage2.epochs": 4, "supervised.epochs": 4, "qom.kmeans_n_init": 1})
+        settings.update({"stage2.eval_every": 2, "supervised.eval_every": 2})
+    settings.update(parse_set(args.set))
+    prefix = f"{pair}:"
+    settings.update(parse_set([item[len(prefix) :] for item in args.set_pair if item.startswith(prefix)]))
+    return settings
+
+
+def summary(result: Dict[str, Any]) -> Dict[str, Any]:
+    """Test metrics at the last epoch and at the validation-selected epoch."""
+    last = result["last"]["test"]
+    row = {"test_accuracy": last["accuracy"], "test_macro_f1": last["macro_f1"], "confusion": last["confusion"]}
+    if "val_selected" in result:
+        selected = result["val_selected"]
+        row["valsel_epoch"] = selected["epoch"]
+        row["valsel_test_accuracy"] = selected["metrics"]["test"]["accuracy"]
+        row["valsel_test_macro_f1"] = selected["metrics"]["test"]["macro_f1"]
+    row["seconds"] = result["seconds"]
+    return row
+
+
+def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
+    """One (pair, rate, seed): Cosmo and the supervised baseline. Runs in a worker process."""
+    import torch
+
+    from cosmo_edge.training import pipeline
+    from cosmo_edge.training.config import RunConfig, apply_overrides
+    from cosmo_edge.training.data import load_dataset, prepare_experiment
+    from cosmo_edge.training.profile import classifier_profile
+    from cosmo_edge.training.seeding import seed_everything
+
+    torch.set_num_threads(1)
+    overrides = dict(job["settings"])
+    overrides.update(
+        {
+            "data.modalities": job["pair"].split(","),
+            "data.label_rate": job["rate"],
+            "data.data_root": job["data_root"],
+            "data.cache_dir": job["cache_dir"],
+            "seed": job["seed"],
+        }
+    )
+    config = apply_overrides(RunConfig(), overrides)
+    seed_everything(config.seed)
+    data = prepare_experiment(load_dataset(config.data), config.data, config.seed)
+    pre = pipeline.pretrain(config, data, progress=False)
+    model, cosmo = pipeline.finetune(config, data, pre.model.encoders, pre.qom, progress=False)
+    seed_everything(config.seed)
+    _, baseline = pipeline.supervised(config, data, progress=False)
+    profile = classifier_profile(model, data.input_shapes)
+    return {
+        "key": job["key"],
+        "pair": job["pair"],
+        "rate": job["rate"],
+        "seed": job["seed"],
+        "settings": job["settings"],
+        "labeled": len(data.splits["labeled"][1]),
+        "unlabeled": len(data.splits["unlabeled"][1]),
+        "stage1_s": pre.seconds["stage1"],
+        "qom_s": pre.seconds["qom"],
+        "stage1_final_loss": pre.history[-1]["loss"],
+        "qom": {k: pre.qom.get(k) for k in ("weights", "hopkins", "k_star", "cluster_error", "q")},
+        "cosmo": summary(cosmo),
+        "supervised": summary(baseline),
+        "parameters": profile["parameters"],
+        "flops_per_sample": profile["flops_per_sample"],
+        "label_names": data.label_names,
+    }
+
+
+def job_key(pair: str, rate: float, seed: int, settings: Dict[str, Any]) -> str:
+    return json.dumps({"pair": pair, "rate": rate, "seed": seed, "settings": settings}, sort_keys=True)
+
+
+def main(argv: List[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    for noisy in ("cosmo_edge", "models"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from cosmo_edge.datasets import DataRootError, resolve_data_root
+
+    try:
+        root = str(resolve_data_root(args.data_root))
+    except DataRootError as exc:
+        print(f"accuracy_utd: {exc}")
+        return 2
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_path = out.with_suffix(".jsonl")
+    done = {}
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            done[row["key"]] = row
+    jobs = []
+    for pair in args.pairs:
+        settings = settings_for(args, pair)
+        for rate in [float(r) for r in args.rates.split(",")]:
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                key = job_key(pair, rate, seed, settings)
+                if key not in done:
+                    jobs.append(dict(key=key, pair=pair, rate=rate, seed=seed, settings=settings))
+    for job in jobs:
+        job.update(data_root=root, cache_dir=args.cache_dir)
+    # Depth jobs first: they are the longest, so the pool finishes together.
+    jobs.sort(key=lambda j: ("depth" not in j["pair"], -j["rate"]))
+    logger.info("%d jobs to run (%d already done) with %d workers", len(jobs), len(done), args.workers)
+    started = time.perf_counter()
+    wanted = {job_key(p, float(r), int(s), settings_for(args, p)) for p in args.pairs
+              for r in args.rates.split(",") for s in args.seeds.split(",")}  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, args.workers)) as pool, log_path.open("a", encoding="utf-8") as log:
+        for row in pool.imap_unordered(run_job, jobs):
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            done[row["key"]] = row
+            logger.info(
+                "%s %g%% seed %d: Cosmo %.3f, supervised %.3f (stage 1 %.0f s)",
+                row["pair"], row["rate"], row["seed"], row["cosmo"]["test_accuracy"],
+                row["supervised"]["test_accuracy"], row["stage1_s"],
+            )  # fmt: skip
+    rows = [row for key, row in done.items() if key in wanted]
+    elapsed = time.perf_counter() - started
+    write_report(rows, out, {"argv": argv, "workers": args.workers, "wall_s": elapsed, "cpus": os.cpu_count()})
+    print(out.with_suffix(".md").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
