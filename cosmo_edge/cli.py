@@ -24,6 +24,7 @@ COMMAND_MODULES: List[str] = [
     "cosmo_edge.commands.bench",
     "cosmo_edge.commands.label",
     "cosmo_edge.commands.labels",
+    "cosmo_edge.commands.model",
     "cosmo_edge.commands.simulate",
     "cosmo_edge.commands.run",
     "cosmo_edge.commands.subscribe",

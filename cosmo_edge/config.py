@@ -268,7 +268,10 @@ class LabelSettings(_Strict):
     )
     endpoint: str = Field("tcp://127.0.0.1:5557", description="bind endpoint of the label socket")
     buffer_s: float = Field(
-        60.0, gt=0, le=600, description="history of recent windows a label can still refer to (s)"
+        30.0,
+        gt=0,
+        le=600,
+        description="history of recent windows labels can refer to (s; about 0.8 MB per window with depth)",
     )
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
@@ -286,6 +289,10 @@ class FinetuneSettings(_Strict):
     )
     epochs: int = Field(20, ge=2, le=1000, description="stage-2 epochs per round (epochs)")
     t_iter_epochs: int = Field(5, ge=1, description="epochs per encoder/classifier block (epochs)")
+    first_phase: Literal["classifier", "encoders"] = Field(
+        "classifier",
+        description="part trained in the first block (classifier: adapt the head to the features)",
+    )
     holdout_fraction: float = Field(
         0.25, gt=0, lt=1, description="share of each class held out to judge a candidate (fraction)"
     )

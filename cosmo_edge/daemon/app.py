@@ -8,8 +8,10 @@
 3. start the in-process simulator when the config has a ``simulator`` section;
 4. build one driver, channel (timebase + ring, sized from the config and logged) and ``SensorThread``
    per sensor whose modality the model takes, and the window cutter for the model's modalities;
-5. start the sensor threads and the inference loop, and wait (at most ``ready_timeout_s``) until every
-   sensor opened.
+5. start the sensor threads and the inference loop, then label intake and background fine-tuning
+   (``learning.Learning``; with fine-tuning on, step 1 serves the model registry's active version and
+   promoted models are swapped into the inference loop between two windows), and wait (at most
+   ``ready_timeout_s``) until every sensor opened.
 
 systemd notifications, the health endpoint, metrics and the progress-gated watchdog live outside this
 class (``cosmo_edge.daemon.operations``, wired by ``cosmo-edge run``), which only reads its public state.
@@ -32,6 +34,7 @@ from typing import Any, Dict, Optional, Sequence
 from cosmo_edge.config import DaemonConfig
 from cosmo_edge.daemon.activity import ActivityTracker
 from cosmo_edge.daemon.inference import InferenceLoop
+from cosmo_edge.daemon.learning import Learning
 from cosmo_edge.daemon.predictor import WindowPredictor, load_predictor
 from cosmo_edge.daemon.sensors import SensorThread
 from cosmo_edge.daemon.wiring import WindowTiming, log_ring_memory, make_channel, make_cutter
@@ -117,6 +120,7 @@ class Daemon:
         self.inference: Optional[InferenceLoop] = None
         self.ring_bytes = 0
         self.timing = WindowTiming()
+        self.learning = Learning(config)
 
     # ------------------------------------------------------------------ start
 
@@ -126,9 +130,13 @@ class Daemon:
         self.state = "starting"
         cfg = self.config
         state_dir = Path(cfg.state_dir)
-        self.predictor = load_predictor(
-            self.model_path, self.backend_name, cfg.model.threads, state_dir / "models", self.frame_cache
-        )
+
+        def load(path: Path) -> WindowPredictor:
+            return load_predictor(
+                path, self.backend_name, cfg.model.threads, state_dir / "models", self.frame_cache
+            )
+
+        self.predictor = self.learning.load_serving(self.model_path, load)
         self._start_publisher()
         speed = 1.0
         if cfg.simulator is not None:
@@ -144,12 +152,25 @@ class Daemon:
         self.ring_bytes = log_ring_memory(self.channels)
         cutter = make_cutter(self.predictor.modalities, self.channels, rates, self.timing)
         self.inference = InferenceLoop(
-            cutter, self.channels, self.predictor, self.publisher.publish, ActivityTracker()
+            cutter,
+            self.channels,
+            self.predictor,
+            self.publisher.publish,
+            ActivityTracker(),
+            recent=self.learning.make_recent(win.hop_s),
         )
         for thread in self.sensors.values():
             thread.start()
         self.inference.start()
+        self.learning.start(self.predictor.label_names, load, self.swap_predictor)
         self._wait_sensors_open()
+
+    def swap_predictor(self, predictor: WindowPredictor, version: str) -> None:
+        """Serve ``predictor`` (registry ``version``) from the next window on."""
+        logger.info("swapping in model %s (%s)", version, predictor.version)
+        self.predictor = predictor
+        if self.inference is not None:
+            self.inference.swap_predictor(predictor)
 
     def _start_publisher(self) -> None:
         from cosmo_edge.publish import Publisher
@@ -241,6 +262,7 @@ class Daemon:
         if self.state == "stopped":
             return
         self.state = "stopping"
+        self.learning.stop()
         if self.inference is not None:
             self.inference.stop()
             self.inference.join(JOIN_TIMEOUT_S)
@@ -281,6 +303,7 @@ class Daemon:
         if self.simulator is not None:
             body["simulator"] = self.simulator.counters()
             body["ground_truth"] = str(self.simulator.ground_truth_path)
+        body.update(self.learning.status())
         return body
 
     def status_line(self) -> str:

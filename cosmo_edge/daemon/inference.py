@@ -88,6 +88,7 @@ class InferenceLoop(threading.Thread):
         predictor: normalisation + backend.
         publish: ``Publisher.publish``-like callable ``(topic, payload) -> seq``.
         tracker: the activity hysteresis.
+        recent: where windows with data go for the label server (``labels.RecentWindows``), or None.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class InferenceLoop(threading.Thread):
         predictor: WindowPredictor,
         publish: Any,
         tracker: Optional[ActivityTracker] = None,
+        recent: Optional[Any] = None,
     ) -> None:
         super().__init__(name="inference", daemon=True)
         self.cutter = cutter
@@ -104,6 +106,9 @@ class InferenceLoop(threading.Thread):
         self.predictor = predictor
         self.publish = publish
         self.tracker = tracker or ActivityTracker()
+        self.recent = recent
+        self._next_predictor: Optional[WindowPredictor] = None
+        self._swap_lock = threading.Lock()
         self.hop_ns = int(round(cutter.config.hop_s * 1e9))
         self.delay_ns = int(round(cutter.config.delay_s * 1e9))
         self.latency = LatencyStats()
@@ -115,6 +120,11 @@ class InferenceLoop(threading.Thread):
     def stop(self) -> None:
         """Ask the loop to finish after the current window."""
         self._stop_event.set()
+
+    def swap_predictor(self, predictor: WindowPredictor) -> None:
+        """Serve ``predictor`` from the next window on (taken between two windows, never mid-window)."""
+        with self._swap_lock:
+            self._next_predictor = predictor
 
     def run(self) -> None:
         wake_ns = time.monotonic_ns()
@@ -135,9 +145,15 @@ class InferenceLoop(threading.Thread):
     def process(self, window: Window) -> Optional[Dict[str, Any]]:
         """Classify one window and publish it; return the ``activity.window`` payload (None if empty)."""
         self.counters["windows"] += 1
+        if self._next_predictor is not None:
+            with self._swap_lock:
+                self.predictor, self._next_predictor = self._next_predictor or self.predictor, None
+            logger.info("now serving model %s", self.predictor.version)
         if not any(window.present.get(m, False) for m in self.predictor.modalities):
             self.counters["windows_empty"] += 1
             return None
+        if self.recent is not None:
+            self.recent.add(window)
         started = time.perf_counter()
         probs = self.predictor.predict(window, self.channels)
         latency_ms = (time.perf_counter() - started) * 1e3

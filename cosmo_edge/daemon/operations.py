@@ -94,6 +94,10 @@ class DaemonOperations:
             predictor.version, predictor.engine, path=str(getattr(daemon, "model_path", ""))
         )
         self.health.set_model(True, predictor.engine)  # load_predictor warmed it up before start() returned
+        self._model_version = predictor.version
+        learning = getattr(daemon, "learning", None)
+        if learning is not None and learning.service is not None:
+            learning.service.metrics = self.metrics  # fine-tune round outcomes and durations
         inference = daemon.inference
         self.watchdog.add_probe("inference", lambda: inference.counters["windows"])
         for name, thread in daemon.sensors.items():
@@ -172,6 +176,19 @@ class DaemonOperations:
         if daemon.publisher is not None:
             metrics.update_publisher(daemon.publisher.counters())
         metrics.update_watchdog(self.watchdog.counters)
+        self._refresh_learning()
+
+    def _refresh_learning(self) -> None:
+        """Model version after a fine-tune swap or rollback, and labeled windows per activity."""
+        daemon, metrics = self.daemon, self.metrics
+        predictor = daemon.predictor
+        if predictor is not None and predictor.version != getattr(self, "_model_version", None):
+            self._model_version = predictor.version
+            path = getattr(getattr(predictor, "artifact", None), "path", None)
+            metrics.set_model(predictor.version, predictor.engine, path=str(path or ""))
+        learning = getattr(daemon, "learning", None)
+        if learning is not None and learning.store is not None:
+            metrics.set_label_counts(learning.store.counts())
 
     def readiness(self) -> Tuple[bool, Dict[str, Any]]:
         """What ``/readyz`` answers now (after a refresh)."""
