@@ -138,7 +138,10 @@ def test_replayed_windows_match_the_offline_dataset() -> None:
         for j, live in enumerate(window.inputs["depth"]):
             matches = [k for k in range(len(per_frame)) if np.array_equal(live, per_frame[k])]
             assert matches, f"{name}: live depth frame {j} is not a recorded frame"
-            assert min(abs(k - offline_pick[j]) for k in matches) <= 1, (name, j, matches, offline_pick[j])
+            # Within two source frames of the offline pick: a replayed trial is only a few seconds
+            # long, so the timebase is still warming (5-35 ms error, platform.md 4.2), and at 2x speed
+            # one source frame lasts 16.7 ms; on a loaded machine one frame of slack was exceeded.
+            assert min(abs(k - offline_pick[j]) for k in matches) <= 2, (name, j, matches, offline_pick[j])
 
 
 def _key(name: str) -> tuple:
