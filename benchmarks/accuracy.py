@@ -135,6 +135,7 @@ def main(argv: List[str]) -> int:
     for noisy in ("cosmo_edge", "models"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from cosmo_edge.datasets import DataRootError, resolve_data_root
+    from cosmo_edge.training.config import RunConfig, apply_overrides
 
     root = None
     if args.dataset != "synthetic":
@@ -147,6 +148,7 @@ def main(argv: List[str]) -> int:
     out_dir = pathlib.Path(args.out_dir)
     run_dir = pathlib.Path(args.run_dir) if args.run_dir else out_dir / "runs" / stem
     run_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     settings = study_settings(args)
     tasks = plan(args, settings)
     log_path = run_dir / "tasks.jsonl"
@@ -178,7 +180,8 @@ def main(argv: List[str]) -> int:
     results = [row for key, row in done.items() if key in wanted]
     run = {"argv": argv, "workers": args.workers, "wall_s": time.perf_counter() - started,
            "cpus": os.cpu_count(), "settings": settings, "dataset": args.dataset, "pair": args.pair,
-           "tasks": len(tasks), "resumed": len(tasks) - len(todo)}  # fmt: skip
+           "tasks": len(tasks), "resumed": len(tasks) - len(todo),
+           "config": apply_overrides(RunConfig(), settings).to_dict()}  # fmt: skip
     md = write_study(results, out_dir / stem, run)
     print(md.read_text(encoding="utf-8"))
     return 0

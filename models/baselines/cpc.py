@@ -5,7 +5,8 @@ each to ``steps`` time steps (linear, endpoints kept) and concatenates the chann
 sequence. A causal 1-D CNN (left padding only) maps it to latents z_t, a GRU summarises z_<=t into
 the context c_t, and linear maps W_k predict z_{t+k} for k = 1..K_pred. ``CPCModel.loss`` is the
 InfoNCE of those predictions against the latents of the other anchor positions and samples in the
-batch. ``CPCClassifier`` puts an MLP head on the last context vector for fine-tuning.
+batch. ``CPCClassifier`` puts an MLP head on the context vectors averaged over time (on UTD-MHAD
+at 10 % labels the last context vector alone gave about a third of that accuracy).
 """
 
 import logging
@@ -144,7 +145,7 @@ class CPCModel(nn.Module):
 
 
 class CPCClassifier(nn.Module):
-    """CPC encoder + context GRU (``encoders``) and an MLP head on the last context vector."""
+    """CPC encoder + context GRU (``encoders``) and an MLP head on the time-averaged context."""
 
     def __init__(self, cpc: CPCModel, num_classes: int, hidden_dim: int = 128, dropout: float = 0.5) -> None:
         super().__init__()
@@ -174,7 +175,7 @@ class CPCClassifier(nn.Module):
             }
         z = self.encoders["encoder"](self.fusion(inputs))
         c, _ = self.encoders["context"](z)
-        return self.head(c[:, -1])
+        return self.head(c.mean(dim=1))
 
     def encoder_parameters(self) -> Iterator[nn.Parameter]:
         """Causal encoder and context GRU (pre-trained by CPC)."""

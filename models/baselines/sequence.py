@@ -2,9 +2,9 @@
 
 The project's encoders end in global pooling; these baselines instead take each encoder's last
 temporal feature map (before pooling), bring every modality to the shortest time axis with adaptive
-average pooling, concatenate the channels per step (no fusion weights) and run a GRU over time. With
-one encoder this is the SingleModal baseline; with several it is the simplified DeepSense of
-cosmo-method.md section 9.
+average pooling, concatenate the channels per step (no fusion weights) and run a GRU over time
+whose outputs are averaged over the steps (DeepSense's output layer). With one encoder this is the
+SingleModal baseline; with several it is the simplified DeepSense of cosmo-method.md section 9.
 
 The class exposes the same training surface as ``FusionClassifier`` (``encoders``, ``modalities``,
 ``num_classes``, ``encoder_parameters``, ``classifier_parameters``, ``classifier_modules``) so the
@@ -85,7 +85,7 @@ class SequenceGRUClassifier(nn.Module):
         return [encoder_sequence(self.encoders[m], inputs[m]) for m in self.modalities]
 
     def classify(self, features: List[torch.Tensor], present: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Align the time axes, concatenate channels, GRU, head -> logits (N, K).
+        """Align the time axes, concatenate channels, GRU, mean over steps, head -> logits (N, K).
 
         Concatenation has no weights to renormalise, so an absent modality (``present`` False) has
         its feature map set to zero; this baseline is not meant for missing-modality serving.
@@ -97,7 +97,7 @@ class SequenceGRUClassifier(nn.Module):
             aligned = [f * mask[:, j].view(-1, 1, 1) for j, f in enumerate(aligned)]
         sequence = torch.cat(aligned, dim=1).transpose(1, 2)
         output, _ = self.gru(sequence)
-        return self.head(output[:, -1])
+        return self.head(output.mean(dim=1))
 
     def forward(
         self, inputs: Dict[str, torch.Tensor], present: Optional[torch.Tensor] = None
