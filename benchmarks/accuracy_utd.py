@@ -31,27 +31,59 @@ from accuracy_report import write_report  # noqa: E402
 
 logger = logging.getLogger("accuracy_utd")
 
-# Budgets sized for about 40 minutes on two shared CPU cores (record what was used in the report).
+# The recipe selected on the validation split (docs/training.md section 8) and budgets sized for two
+# shared CPU cores. Stage-1 augmentation and the skeleton's hip-centred input are the code defaults.
 DEFAULT_SETTINGS: Dict[str, Any] = {
     "stage1.epochs": 100,
     "stage1.lr_milestones": [35, 70],
+    "qom.kmeans_n_init": 3,
+    "model.qom_lambda": 0.5,
     "stage2.epochs": 200,
     "stage2.lr_milestones": [140, 160, 180],
+    "stage2.first_phase": "classifier",
+    "stage2.lr_encoders": 0.01,
     "stage2.eval_every": 20,
     "supervised.epochs": 200,
     "supervised.lr_milestones": [140, 160, 180],
     "supervised.eval_every": 20,
+}
+# Depth is by far the costliest modality on a CPU: coarser frames, every other frame, shorter schedules.
+PAIR_SETTINGS: Dict[str, Dict[str, Any]] = {
+    "imu,depth": {
+        "model.encoders.depth.input_pool": 4,
+        "model.encoders.depth.frame_stride": 4,
+        "stage1.epochs": 25,
+        "stage1.lr_milestones": [10, 20],
+        "stage2.epochs": 60,
+        "stage2.lr_milestones": [40, 50, 55],
+        "stage2.eval_every": 20,
+        "supervised.epochs": 60,
+        "supervised.lr_milestones": [40, 50, 55],
+        "supervised.eval_every": 20,
+    }
+}
+
+
+# "Best supervised model of any size": wider encoders (about 1 M parameters), supervised only.
+LARGE_SUPERVISED: Dict[str, Any] = {
+    "model.encoders.imu.channels": [96, 160, 192],
+    "model.encoders.skeleton.channels": [128, 192, 192],
+    "model.hidden_dim": 256,
 }
 
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", help="UTD-MHAD folder (default: $COSMO_DATA)")
-    parser.add_argument("--cache-dir", help="prepared-data cache (default: $COSMO_CACHE or ~/.cache/cosmo-edge)")
+    parser.add_argument(
+        "--cache-dir", help="prepared-data cache (default: $COSMO_CACHE or ~/.cache/cosmo-edge)"
+    )
     parser.add_argument("--pairs", nargs="+", default=["imu,skeleton", "imu,depth"], help="modality pairs")
     parser.add_argument("--rates", default="5,10,20,40", help="label rates in percent")
     parser.add_argument("--seeds", default="0,1,2", help="seeds")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (all runs)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override (all runs)"
+    )
     parser.add_argument(
         "--set-pair",
         action="append",
@@ -60,8 +92,15 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         help="override for one pair only, e.g. imu,depth:stage1.epochs=40",
     )
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (one torch thread each)")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "utd_accuracy"), help="output stem")
+    parser.add_argument(
+        "--out", default=str(REPO / "benchmarks" / "results" / "utd_accuracy"), help="output stem"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny budgets to check the script end to end")
+    parser.add_argument(
+        "--large-supervised",
+        default="5,10",
+        help="label rates at which to also train a wider supervised model on imu,skeleton ('' for none)",
+    )
     return parser.parse_args(argv)
 
 
@@ -70,8 +109,11 @@ def settings_for(args: argparse.Namespace, pair: str) -> Dict[str, Any]:
     from cosmo_edge.training.cli_args import parse_set
 
     settings = dict(DEFAULT_SETTINGS)
+    settings.update(PAIR_SETTINGS.get(pair, {}))
     if args.quick:
-        settings.update({"stage1.epochs": 2, "stage2.epochs": 4, "supervised.epochs": 4, "qom.kmeans_n_init": 1})
+        settings.update(
+            {"stage1.epochs": 2, "stage2.epochs": 4, "supervised.epochs": 4, "qom.kmeans_n_init": 1}
+        )
         settings.update({"stage2.eval_every": 2, "supervised.eval_every": 2})
     settings.update(parse_set(args.set))
     prefix = f"{pair}:"
@@ -82,7 +124,11 @@ def settings_for(args: argparse.Namespace, pair: str) -> Dict[str, Any]:
 def summary(result: Dict[str, Any]) -> Dict[str, Any]:
     """Test metrics at the last epoch and at the validation-selected epoch."""
     last = result["last"]["test"]
-    row = {"test_accuracy": last["accuracy"], "test_macro_f1": last["macro_f1"], "confusion": last["confusion"]}
+    row = {
+        "test_accuracy": last["accuracy"],
+        "test_macro_f1": last["macro_f1"],
+        "confusion": last["confusion"],
+    }
     if "val_selected" in result:
         selected = result["val_selected"]
         row["valsel_epoch"] = selected["epoch"]
@@ -116,33 +162,65 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     config = apply_overrides(RunConfig(), overrides)
     seed_everything(config.seed)
     data = prepare_experiment(load_dataset(config.data), config.data, config.seed)
+    base = {"key": job["key"], "pair": job["pair"], "rate": job["rate"], "seed": job["seed"]}
+    base.update(settings=job["settings"], variant=job["variant"], labeled=len(data.splits["labeled"][1]))
+    if job["variant"] == "large-supervised":
+        model, baseline = pipeline.supervised(config, data, progress=False)
+        profile = classifier_profile(model, data.input_shapes)
+        return dict(base, supervised=summary(baseline), parameters=profile["parameters"])
     pre = pipeline.pretrain(config, data, progress=False)
     model, cosmo = pipeline.finetune(config, data, pre.model.encoders, pre.qom, progress=False)
     seed_everything(config.seed)
     _, baseline = pipeline.supervised(config, data, progress=False)
     profile = classifier_profile(model, data.input_shapes)
-    return {
-        "key": job["key"],
-        "pair": job["pair"],
-        "rate": job["rate"],
-        "seed": job["seed"],
-        "settings": job["settings"],
-        "labeled": len(data.splits["labeled"][1]),
-        "unlabeled": len(data.splits["unlabeled"][1]),
-        "stage1_s": pre.seconds["stage1"],
-        "qom_s": pre.seconds["qom"],
-        "stage1_final_loss": pre.history[-1]["loss"],
-        "qom": {k: pre.qom.get(k) for k in ("weights", "hopkins", "k_star", "cluster_error", "q")},
-        "cosmo": summary(cosmo),
-        "supervised": summary(baseline),
-        "parameters": profile["parameters"],
-        "flops_per_sample": profile["flops_per_sample"],
-        "label_names": data.label_names,
-    }
+    return dict(
+        base,
+        **{
+            "unlabeled": len(data.splits["unlabeled"][1]),
+            "stage1_s": pre.seconds["stage1"],
+            "qom_s": pre.seconds["qom"],
+            "stage1_final_loss": pre.history[-1]["loss"],
+            "qom": {k: pre.qom.get(k) for k in ("weights", "hopkins", "k_star", "cluster_error", "q")},
+            "cosmo": summary(cosmo),
+            "supervised": summary(baseline),
+            "parameters": profile["parameters"],
+            "flops_per_sample": profile["flops_per_sample"],
+            "label_names": data.label_names,
+        },
+    )
 
 
-def job_key(pair: str, rate: float, seed: int, settings: Dict[str, Any]) -> str:
-    return json.dumps({"pair": pair, "rate": rate, "seed": seed, "settings": settings}, sort_keys=True)
+def job_key(pair: str, rate: float, seed: int, settings: Dict[str, Any], variant: str = "cosmo") -> str:
+    spec = {"pair": pair, "rate": rate, "seed": seed, "settings": settings, "variant": variant}
+    return json.dumps(spec, sort_keys=True)
+
+
+def planned_jobs(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    """Every (pair, rate, seed) Cosmo job, plus the wide supervised model on imu,skeleton."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = []
+    for pair in args.pairs:
+        settings = settings_for(args, pair)
+        for rate in [float(r) for r in args.rates.split(",")]:
+            for seed in seeds:
+                jobs.append(dict(pair=pair, rate=rate, seed=seed, settings=settings, variant="cosmo"))
+    large_rates = [float(r) for r in args.large_supervised.split(",") if r.strip()]
+    if "imu,skeleton" in args.pairs:
+        settings = dict(settings_for(args, "imu,skeleton"), **LARGE_SUPERVISED)
+        for rate in large_rates:
+            for seed in seeds:
+                jobs.append(
+                    dict(
+                        pair="imu,skeleton",
+                        rate=rate,
+                        seed=seed,
+                        settings=settings,
+                        variant="large-supervised",
+                    )
+                )
+    for job in jobs:
+        job["key"] = job_key(job["pair"], job["rate"], job["seed"], job["settings"], job["variant"])
+    return jobs
 
 
 def main(argv: List[str]) -> int:
@@ -160,41 +238,37 @@ def main(argv: List[str]) -> int:
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     log_path = out.with_suffix(".jsonl")
-    done = {}
+    done: Dict[str, Dict[str, Any]] = {}
     if log_path.is_file():
         for line in log_path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             done[row["key"]] = row
-    jobs = []
-    for pair in args.pairs:
-        settings = settings_for(args, pair)
-        for rate in [float(r) for r in args.rates.split(",")]:
-            for seed in [int(s) for s in args.seeds.split(",")]:
-                key = job_key(pair, rate, seed, settings)
-                if key not in done:
-                    jobs.append(dict(key=key, pair=pair, rate=rate, seed=seed, settings=settings))
+    planned = planned_jobs(args)
+    wanted = {job["key"] for job in planned}
+    jobs = [job for job in planned if job["key"] not in done]
     for job in jobs:
         job.update(data_root=root, cache_dir=args.cache_dir)
     # Depth jobs first: they are the longest, so the pool finishes together.
-    jobs.sort(key=lambda j: ("depth" not in j["pair"], -j["rate"]))
+    jobs.sort(key=lambda j: ("depth" not in j["pair"], j["variant"] != "cosmo", -j["rate"]))
     logger.info("%d jobs to run (%d already done) with %d workers", len(jobs), len(done), args.workers)
     started = time.perf_counter()
-    wanted = {job_key(p, float(r), int(s), settings_for(args, p)) for p in args.pairs
-              for r in args.rates.split(",") for s in args.seeds.split(",")}  # fmt: skip
     context = multiprocessing.get_context("spawn")
     with context.Pool(max(1, args.workers)) as pool, log_path.open("a", encoding="utf-8") as log:
         for row in pool.imap_unordered(run_job, jobs):
             log.write(json.dumps(row) + "\n")
             log.flush()
             done[row["key"]] = row
+            cosmo = row["cosmo"]["test_accuracy"] if "cosmo" in row else float("nan")
             logger.info(
-                "%s %g%% seed %d: Cosmo %.3f, supervised %.3f (stage 1 %.0f s)",
-                row["pair"], row["rate"], row["seed"], row["cosmo"]["test_accuracy"],
-                row["supervised"]["test_accuracy"], row["stage1_s"],
+                "%s %s %g%% seed %d: Cosmo %.3f, supervised %.3f",
+                row["variant"], row["pair"], row["rate"], row["seed"], cosmo,
+                row["supervised"]["test_accuracy"],
             )  # fmt: skip
     rows = [row for key, row in done.items() if key in wanted]
     elapsed = time.perf_counter() - started
-    write_report(rows, out, {"argv": argv, "workers": args.workers, "wall_s": elapsed, "cpus": os.cpu_count()})
+    write_report(
+        rows, out, {"argv": argv, "workers": args.workers, "wall_s": elapsed, "cpus": os.cpu_count()}
+    )
     print(out.with_suffix(".md").read_text(encoding="utf-8"))
     return 0
 

@@ -113,9 +113,10 @@ class SkeletonEncoder(TemporalConvEncoder):
     """Temporal CNN over joint coordinates: (N, 40, 20, 3) -> 60 channels per frame (+ velocities).
 
     Kinect joints are few and the time axis carries the action, so a 1-D convolution over frames on
-    the flattened joints is both cheap and strong on small data. ``center_joint`` (e.g. 3, the hip
-    centre in Kinect v1 order) makes joint positions relative to that joint in every frame and adds
-    its displacement since the first frame (3 channels), so where a subject stands stops mattering.
+    the flattened joints is both cheap and strong on small data. ``center_joint`` (default 3, the hip
+    centre in Kinect v1 order; None to disable) makes joint positions relative to that joint in every
+    frame and adds its displacement since the first frame (3 channels), so where a subject stands
+    stops mattering.
     """
 
     def __init__(
@@ -126,7 +127,7 @@ class SkeletonEncoder(TemporalConvEncoder):
         dropout: float = 0.1,
         velocity: bool = True,
         pool_after: Sequence[int] = (0,),
-        center_joint: Optional[int] = None,
+        center_joint: Optional[int] = 3,
     ) -> None:
         if len(input_shape) != 3:
             raise ValueError(f"skeleton input must be (frames, joints, 3), got {input_shape}")

@@ -99,3 +99,14 @@ def test_real_loader_path_on_utd_mhad(tmp_path) -> None:
     assert main(["finetune", "--pretrained", str(run / "stage1.pt"), *args, "--epochs", "2"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["stage2"]["last_epoch"]["test"]["accuracy"] <= 1.0
+
+
+def test_demo_prints_both_models(tmp_path, capsys, monkeypatch) -> None:
+    import cosmo_edge.commands.demo as demo
+
+    short = {"stage1.epochs": 2, "stage2.epochs": 2, "supervised.epochs": 2, "qom.kmeans_n_init": 1}
+    monkeypatch.setattr(demo, "DEMO_OVERRIDES", dict(demo.DEMO_OVERRIDES, **short))
+    assert main(["demo", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Cosmo (stage 1 + 2)" in out and "supervised, same model" in out and "QoM weights" in out
+    assert (tmp_path / "classifier.pt").is_file() and (tmp_path / "supervised.pt").is_file()

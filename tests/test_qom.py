@@ -7,11 +7,14 @@ from cosmo_edge.training.config import QoMConfig
 from cosmo_edge.training.qom import (
     best_cluster_count,
     compute_qom,
+    group_halves,
     hopkins_statistic,
     normalise_weights,
     qom_scores,
     qom_weights_or_uniform,
     reduce_features,
+    silhouette_curve,
+    smooth_curve,
 )
 
 
@@ -54,8 +57,9 @@ def test_q_guard_and_normalisation() -> None:
 def test_compute_qom_prefers_the_modality_with_the_right_cluster_count() -> None:
     good = blobs(4, 40, 8, 0.3, seed=4)  # 4 clusters, K = 4
     poor = np.random.default_rng(5).standard_normal((160, 8))  # no structure
-    config = QoMConfig(pca_dims=5, hopkins_repeats=3, kmeans_n_init=2)
+    config = QoMConfig(pca_dims=5, hopkins_repeats=3, kmeans_n_init=2, silhouette="plain", smooth_window=1)
     record = compute_qom({"imu": poor, "skeleton": good}, num_classes=4, config=config, seed=0)
+    assert record["recipe"]["silhouette"] == "plain"
     assert record["modalities"] == ["imu", "skeleton"]
     assert record["k_star"][1] == 4 and record["cluster_error"][1] == 0
     assert record["weights"][1] > record["weights"][0]
@@ -88,3 +92,24 @@ def test_weights_checked_against_modality_order() -> None:
     assert qom_weights_or_uniform(None, ["imu", "depth"]) == [0.5, 0.5]
     with pytest.raises(ValueError):
         qom_weights_or_uniform(record, ["skeleton", "imu"])
+
+
+def test_cross_subject_silhouette_finds_clusters_shared_by_all_subjects() -> None:
+    """Three movements performed by six subjects: fitted on odd subjects, scored on even ones."""
+    rng = np.random.default_rng(0)
+    movements = rng.uniform(-6, 6, size=(3, 4))
+    x = np.concatenate([centre + rng.standard_normal((4, 4)) for _ in range(6) for centre in movements])
+    groups = np.repeat(np.arange(1, 7), 12)
+    k_star, curve = best_cluster_count(x, k_max=12, seed=0, n_init=3, groups=groups)
+    plain = silhouette_curve(x, range(2, 13), seed=0, n_init=3)
+    assert k_star == 3
+    assert sorted(curve) == list(range(2, 13))
+    assert curve != plain  # the held-out halves, not all points, were scored
+
+
+def test_smoothing_and_group_halves() -> None:
+    assert smooth_curve({2: 0.0, 3: 1.0, 4: 0.0}, 3) == pytest.approx({2: 0.5, 3: 1 / 3, 4: 0.5})
+    assert smooth_curve({2: 0.1, 3: 0.2}, 1) == {2: 0.1, 3: 0.2}
+    halves = group_halves(np.array([1, 2, 3, 4, 1]))
+    assert halves[0].tolist() == [True, False, True, False, True]
+    assert group_halves(np.array([5, 5])) is None and group_halves(None) is None

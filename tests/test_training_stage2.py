@@ -92,7 +92,7 @@ def test_alternation_moves_both_parts_over_two_blocks() -> None:
 def test_reference_alternation_steps_both_parts_every_epoch() -> None:
     model = small_model()
     head_before = snapshot(model.head)
-    config = Stage2Config(epochs=1, t_iter=5, batch_size=4, alternation="reference")
+    config = Stage2Config(epochs=1, t_iter=5, batch_size=4, alternation="reference", first_phase="encoders")
     train_fusion_classifier(model, toy_split(), config, seed=0, progress=False)
     assert changed(head_before, model.head)  # first block is "encoders", yet the head learned
 
@@ -129,3 +129,14 @@ def test_batching_rejects_impossible_requests() -> None:
         batch_indices(1, 16)
     with pytest.raises(ValueError):
         batch_indices(10, 1)
+
+
+def test_frozen_encoder_batchnorm_keeps_stage1_statistics() -> None:
+    model = small_model()
+    stats_before = {k: v.clone() for k, v in model.encoders.state_dict().items() if "running" in k}
+    weights_before = {k: v.clone() for k, v in model.encoders.state_dict().items() if "running" not in k}
+    config = Stage2Config(epochs=2, t_iter=2, batch_size=4, encoder_bn="frozen", first_phase="encoders")
+    train_fusion_classifier(model, toy_split(), config, seed=0, progress=False)
+    state = model.encoders.state_dict()
+    assert all(torch.equal(stats_before[k], state[k]) for k in stats_before)
+    assert any(not torch.equal(weights_before[k], state[k]) for k in weights_before)

@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     if args.method and wanted_section not in trained_by:
         print(f"cosmo-edge evaluate: --method {args.method} but the checkpoint holds {trained_by}")
         return 2
-    args.config, args.set = None, []
     config = resolve_config(args, base=RunConfig.from_dict(meta["config"]))
     if list(config.data.modalities) != model.modalities:
         wanted, have = config.data.modalities, model.modalities

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             f"pre-trained encoders {pretrained.model.modalities}"
         )
         return 2
+    if base is not None:
+        warn_if_split_differs(base, config)
     seed_everything(config.seed)
     try:
         data = prepare_experiment(
@@ -102,4 +104,17 @@ def print_result(name: str, result: dict) -> None:
         print(
             f"{name}: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
             f"(epoch {selected['epoch']}, selected on validation)"
+        )
+
+
+def warn_if_split_differs(pretrained, config) -> None:
+    """Stage 1 saw the unlabeled split of its own (dataset, label rate, seed); say so if these changed."""
+    before = (pretrained.data.dataset, pretrained.data.label_rate, pretrained.seed)
+    now = (config.data.dataset, config.data.label_rate, config.seed)
+    if before != now:
+        logger.warning(
+            "stage 1 used dataset/label rate/seed %s, fine-tuning uses %s: some labeled trials may have "
+            "been in stage 1's unlabeled data",
+            before,
+            now,
         )

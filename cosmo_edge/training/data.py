@@ -56,7 +56,12 @@ class ExperimentData:
 def load_dataset(config: DataConfig, seed: int = 0) -> MultimodalDataset:
     """Load ``config.dataset`` with ``config.modalities`` (UTD-MHAD from --data-root / $COSMO_DATA)."""
     if config.dataset == "synthetic":
-        return make_synthetic_dataset(modalities=tuple(config.modalities), seed=seed, **SYNTHETIC_SHAPE)
+        return make_synthetic_dataset(
+            modalities=tuple(config.modalities),
+            seed=seed,
+            noise_std=config.synthetic_noise_std,
+            **SYNTHETIC_SHAPE,
+        )
     if config.dataset == "utd-mhad":
         from cosmo_edge.datasets import load_utd_mhad, resolve_data_root
 

@@ -76,6 +76,18 @@ def apply_phase(model: FusionClassifier, phase: str, alternation: str) -> Tuple[
     return train_encoders, not train_encoders
 
 
+def freeze_batchnorm_statistics(module: nn.Module) -> None:
+    """Put every BatchNorm layer of ``module`` in eval mode: running statistics stay as they are.
+
+    With a few dozen labels, re-estimating the encoders' BatchNorm statistics on the labeled batches
+    replaces the statistics stage 1 measured on hundreds of unlabeled windows; their affine weights
+    still learn.
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.eval()
+
+
 @torch.no_grad()
 def encode_all(
     model: FusionClassifier, inputs: Dict[str, torch.Tensor], batch_size: int = 256
@@ -126,6 +138,8 @@ def train_fusion_classifier(
     for epoch in bar:
         phase = phase_for_epoch(epoch, config.t_iter, config.first_phase, config.alternation)
         step_enc, step_cls = apply_phase(model, phase, config.alternation)
+        if config.encoder_bn == "frozen":
+            freeze_batchnorm_statistics(model.encoders)
         set_lr(opt_enc, multistep_lr(config.lr_encoders, config.lr_milestones, config.lr_gamma, epoch))
         set_lr(opt_cls, multistep_lr(config.lr_classifier, config.lr_milestones, config.lr_gamma, epoch))
         use_cache = phase == "classifier" and config.alternation == "iterative" and not config.augment.enabled
