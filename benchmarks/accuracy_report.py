@@ -149,12 +149,20 @@ def plot(groups, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
+def total_stage_seconds(rows: List[Dict[str, Any]], large) -> float:
+    """Sum of the timed stages (stage 1, QoM, stage 2, supervised) over every run."""
+    total = sum(r["stage1_s"] + r["qom_s"] + r["cosmo"]["seconds"] + r["supervised"]["seconds"] for r in rows)
+    return total + sum(r["supervised"]["seconds"] for group in large.values() for r in group)
+
+
 def write_report(rows: List[Dict[str, Any]], out: pathlib.Path, run: Dict[str, Any]) -> None:
     """Write ``out``.md (tables) and ``out``.png (accuracy vs label rate)."""
     large = group_rows([r for r in rows if r.get("variant") == "large-supervised"])
     rows = [r for r in rows if r.get("variant", "cosmo") == "cosmo"]
     groups = group_rows(rows)
-    settings = {pair: r["settings"] for (pair, _), rs in groups.items() for r in rs[:1]}
+    settings: Dict[str, List[str]] = defaultdict(list)  # settings JSON -> "pair at rates"
+    for (pair, rate), rs in groups.items():
+        settings[json.dumps(rs[0]["settings"], sort_keys=True)].append(f"{pair} {rate:g} %")
     lines = [
         "# UTD-MHAD accuracy: Cosmo vs. the supervised baseline",
         "",
@@ -197,8 +205,10 @@ def write_report(rows: List[Dict[str, Any]], out: pathlib.Path, run: Dict[str, A
         "",
         f"- command: `python benchmarks/accuracy_utd.py {' '.join(run['argv'])}`",
         f"- {run['workers']} worker process(es), one torch thread each, on {run['cpus']} CPU(s); "
-        f"this invocation's wall time {run['wall_s'] / 60:.1f} min (runs resumed from the log are not timed)",
-        *[f"- {pair} overrides: `{json.dumps(s, sort_keys=True)}`" for pair, s in settings.items()],
+        f"this invocation's wall time {run['wall_s'] / 60:.1f} min (runs resumed from the log not counted); "
+        f"the stage times of all {len(rows) + sum(len(r) for r in large.values())} runs add up to "
+        f"{total_stage_seconds(rows, large) / 60:.1f} min",
+        *[f"- {', '.join(where)}: `{text}`" for text, where in settings.items()],
         "",
     ]
     out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")

@@ -64,6 +64,20 @@ PAIR_SETTINGS: Dict[str, Dict[str, Any]] = {
 }
 
 
+# Stage 2 and the baseline on depth pairs get at least this many SGD steps: 60 epochs are plenty at
+# 20-40 % labels (7-14 batches per epoch) but only 120 steps at 5 % (27 labels, 2 batches).
+MIN_STAGE2_STEPS: Dict[str, int] = {"imu,depth": 400}
+
+
+def stage2_epochs_for_steps(rate: float, min_steps: int, floor_epochs: int, batch_size: int = 16) -> int:
+    """Epochs that give at least ``min_steps`` batches at ``rate`` (r/5 labeled trials x 27 classes)."""
+    labeled = int(round(rate / 5)) * 27
+    batches = max(1, labeled // batch_size)  # a remainder of 1 joins the previous batch
+    if labeled % batch_size > 1:
+        batches += 1
+    return max(floor_epochs, -(-min_steps // batches))
+
+
 # "Best supervised model of any size": wider encoders (about 1 M parameters), supervised only.
 LARGE_SUPERVISED: Dict[str, Any] = {
     "model.encoders.imu.channels": [96, 160, 192],
@@ -104,12 +118,18 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def settings_for(args: argparse.Namespace, pair: str) -> Dict[str, Any]:
-    """Config overrides for one pair: defaults, --quick, --set, then --set-pair."""
+def settings_for(args: argparse.Namespace, pair: str, rate: float) -> Dict[str, Any]:
+    """Config overrides for one pair and rate: defaults, step budget, --quick, --set, then --set-pair."""
     from cosmo_edge.training.cli_args import parse_set
 
     settings = dict(DEFAULT_SETTINGS)
     settings.update(PAIR_SETTINGS.get(pair, {}))
+    if pair in MIN_STAGE2_STEPS:
+        for part in ("stage2", "supervised"):
+            epochs = stage2_epochs_for_steps(rate, MIN_STAGE2_STEPS[pair], settings[f"{part}.epochs"])
+            if epochs != settings[f"{part}.epochs"]:
+                settings[f"{part}.epochs"] = epochs
+                settings[f"{part}.lr_milestones"] = [int(epochs * f) for f in (0.7, 0.8, 0.9)]
     if args.quick:
         settings.update(
             {"stage1.epochs": 2, "stage2.epochs": 4, "supervised.epochs": 4, "qom.kmeans_n_init": 1}
@@ -200,14 +220,14 @@ def planned_jobs(args: argparse.Namespace) -> List[Dict[str, Any]]:
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = []
     for pair in args.pairs:
-        settings = settings_for(args, pair)
         for rate in [float(r) for r in args.rates.split(",")]:
+            settings = settings_for(args, pair, rate)
             for seed in seeds:
                 jobs.append(dict(pair=pair, rate=rate, seed=seed, settings=settings, variant="cosmo"))
     large_rates = [float(r) for r in args.large_supervised.split(",") if r.strip()]
     if "imu,skeleton" in args.pairs:
-        settings = dict(settings_for(args, "imu,skeleton"), **LARGE_SUPERVISED)
         for rate in large_rates:
+            settings = dict(settings_for(args, "imu,skeleton", rate), **LARGE_SUPERVISED)
             for seed in seeds:
                 jobs.append(
                     dict(
