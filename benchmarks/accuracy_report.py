@@ -205,7 +205,8 @@ def write_report(rows: List[Dict[str, Any]], out: pathlib.Path, run: Dict[str, A
         "",
         f"- command: `python benchmarks/accuracy_utd.py {' '.join(run['argv'])}`",
         f"- {run['workers']} worker process(es), one torch thread each, on {run['cpus']} CPU(s); "
-        f"this invocation's wall time {run['wall_s'] / 60:.1f} min (runs resumed from the log not counted); "
+        f"the last invocation ran {run.get('ran', 0)} of them in {run['wall_s'] / 60:.1f} min "
+        f"(the rest came from `{out.with_suffix('.jsonl').name}`); "
         f"the stage times of all {len(rows) + sum(len(r) for r in large.values())} runs add up to "
         f"{total_stage_seconds(rows, large) / 60:.1f} min",
         *[f"- {', '.join(where)}: `{text}`" for text, where in settings.items()],

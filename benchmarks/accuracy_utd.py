@@ -286,9 +286,8 @@ def main(argv: List[str]) -> int:
             )  # fmt: skip
     rows = [row for key, row in done.items() if key in wanted]
     elapsed = time.perf_counter() - started
-    write_report(
-        rows, out, {"argv": argv, "workers": args.workers, "wall_s": elapsed, "cpus": os.cpu_count()}
-    )
+    run = {"argv": argv, "workers": args.workers, "wall_s": elapsed, "cpus": os.cpu_count(), "ran": len(jobs)}
+    write_report(rows, out, run)
     print(out.with_suffix(".md").read_text(encoding="utf-8"))
     return 0
 
