@@ -27,6 +27,8 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 import msgpack
 import numpy as np
 
+from cosmo_edge.zmq_curve import start_curve_server
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -252,21 +254,8 @@ class Publisher:
 
     def _configure_curve(self, context: Any, socket: Any) -> Any:
         """Make ``socket`` a CURVE server and start a ZAP handler that admits the listed client keys."""
-        import zmq.auth
-        from zmq.auth.thread import ThreadAuthenticator
-
         assert self.curve is not None
-        secret_file, clients_dir = self.curve
-        public, secret = zmq.auth.load_certificate(str(secret_file))
-        if secret is None:
-            raise PublishError(f"{secret_file} holds no secret key")
-        authenticator = ThreadAuthenticator(context)
-        authenticator.start()
-        authenticator.configure_curve(domain="*", location=str(clients_dir))
-        socket.curve_secretkey = secret
-        socket.curve_publickey = public
-        socket.curve_server = True
-        return authenticator
+        return start_curve_server(context, socket, *self.curve)
 
     def _run(self) -> None:
         import zmq

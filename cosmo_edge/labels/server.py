@@ -33,6 +33,7 @@ from cosmo_edge.labels.protocol import (
 )
 from cosmo_edge.labels.records import ArrayCodecError, LabelMessage
 from cosmo_edge.labels.store import LabelConflictError, LabelStore, LabelStoreError
+from cosmo_edge.zmq_curve import start_curve_server
 
 logger = logging.getLogger(__name__)
 
@@ -204,24 +205,9 @@ class LabelServer:
 
     def _secure(self, context: Any, socket: Any) -> Any:
         """Make ``socket`` a CURVE server with a ZAP allow-list; returns the authenticator (or None)."""
-        authenticator = None
-        if self.curve is not None:
-            import zmq.auth
-            from zmq.auth.thread import ThreadAuthenticator
-
-            secret_file, clients_dir = self.curve
-            public, secret = zmq.auth.load_certificate(str(secret_file))
-            if secret is None:
-                raise LabelServerError(f"{secret_file} holds no secret key")
-            if not Path(clients_dir).is_dir():
-                raise LabelServerError(f"CURVE clients directory {clients_dir} does not exist")
-            authenticator = ThreadAuthenticator(context)
-            authenticator.start()
-            authenticator.configure_curve(domain="*", location=str(clients_dir))
-            socket.curve_secretkey = secret
-            socket.curve_publickey = public
-            socket.curve_server = True
-        return authenticator
+        if self.curve is None:
+            return None
+        return start_curve_server(context, socket, *self.curve)
 
     def _run(self) -> None:
         import zmq
