@@ -34,16 +34,11 @@ from accuracy_tasks import run_task  # noqa: E402
 
 logger = logging.getLogger("accuracy")
 
-# Budgets sized for two shared CPU cores; the report records what was used.
+# The learning core's own defaults (cosmo_edge/training/config.py: stage 1 100 epochs, stage 2 and the
+# supervised baselines 200), the recipe benchmarks/results/utd_accuracy.md uses; only the k-means restarts
+# of the QoM search are fewer (3 instead of 10), as there. The report records what was used.
 DEFAULT_SETTINGS: Dict[str, Any] = {
-    "stage1.epochs": 60,
-    "stage1.lr_milestones": [20, 40],
-    "stage2.epochs": 150,
-    "stage2.lr_milestones": [100, 120, 140],
-    "stage2.eval_every": 10,
-    "supervised.epochs": 150,
-    "supervised.lr_milestones": [100, 120, 140],
-    "supervised.eval_every": 10,
+    "qom.kmeans_n_init": 3,
 }
 QUICK_SETTINGS: Dict[str, Any] = {
     "stage1.epochs": 2,
