@@ -10,8 +10,9 @@ Usage: ``python benchmarks/latency.py [--quick] [--model CKPT] [--e2e-seconds 30
    with the per-frame depth/radar feature cache, ONNX Runtime, and TensorRT where it imports (else
    listed as skipped with the reason). Caches start cold at every pass; the first window of a pass is
    not timed. All engines use one intra-op thread, as the daemon does.
-2. End to end. The daemon runs as its own process (``cosmo-edge run`` on the simulator with the
-   bundled config, real drivers), once per engine; this process subscribes and stamps each
+2. End to end (``cosmo_edge.bench.e2e``, shared with ``cosmo-edge bench``). The daemon runs as its
+   own process (``cosmo-edge run`` on the simulator with the bundled config, real drivers), once per
+   engine; this process subscribes and stamps each
    ``activity.window`` on receipt with ``time.monotonic_ns`` (the same clock the daemon stamps with).
    Reported: receipt - due time (the window's end + ``delay_s``: when it could first be cut) and
    receipt - the window's newest sample (this includes ``delay_s``, the deliberate wait for samples
@@ -29,22 +30,17 @@ import logging
 import os
 import pathlib
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
-import yaml
 
-from cosmo_edge.bundled import SIM_CONFIG, SIM_MODEL
+from cosmo_edge.bench.e2e import run_daemon_e2e
+from cosmo_edge.bundled import SIM_MODEL
 from cosmo_edge.bundled.simdata import SimDataConfig, fill_channels, session_script
 from cosmo_edge.daemon.predictor import WindowPredictor
-from cosmo_edge.daemon.subscriber import watch
-from cosmo_edge.daemon.view import LiveView
 from cosmo_edge.daemon.wiring import WindowTiming, make_cutter
 
 logger = logging.getLogger("benchmarks.latency")
@@ -136,67 +132,16 @@ def inference_rows(model: pathlib.Path, sessions: List[Any], passes: int, cache_
     return rows
 
 
-def daemon_config(model: pathlib.Path, endpoint: str, script: str, state_dir: str) -> Dict[str, Any]:
-    """The bundled simulator config with this run's model, endpoint, script and state folder."""
-    config = yaml.safe_load(SIM_CONFIG.read_text(encoding="utf-8"))
-    config["simulator"].update(script=script, ground_truth_file=None)
-    config["model"]["path"] = str(model)
-    config["publish"]["endpoint"] = endpoint
-    config["state_dir"] = state_dir
-    return config
-
-
-def free_endpoint() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def e2e_row(model: pathlib.Path, backend: str, frame_cache: str, seconds: float, tmp: str) -> Dict[str, Any]:
-    """Run the daemon for ``seconds`` of script on ``backend``; latency of what this process received."""
-    endpoint = free_endpoint()
-    per = seconds / 6.0
-    script = ",".join(f"{a}:{per:.2f}" for a in ("stand_still", "walk", "wave", "clap", "squat", "sit"))
-    path = pathlib.Path(tmp) / f"daemon-{backend}-{frame_cache}.yaml"
-    path.write_text(yaml.safe_dump(daemon_config(model, endpoint, script, str(pathlib.Path(tmp) / "state"))))
-    view = LiveView(endpoint)
-    due: List[float] = []
-    newest: List[float] = []
-    predict: List[float] = []
-    original = view.handle
-
-    def handle(topic: str, message: Dict[str, Any], receipt_ns: Optional[int] = None) -> None:
-        original(topic, message, receipt_ns)
-        if topic == "activity.window" and receipt_ns is not None:
-            due.append((receipt_ns - message["due_ns"]) * 1e-6)
-            if message.get("last_sample_ns"):
-                newest.append((receipt_ns - message["last_sample_ns"]) * 1e-6)
-            predict.append(float(message["latency_ms"]))
-
-    view.handle = handle  # type: ignore[method-assign]
-    stop = threading.Event()
-    listener = threading.Thread(target=watch, args=(endpoint, view, None, stop), daemon=True)
-    listener.start()
-    command = [sys.executable, "-m", "cosmo_edge", "--log-level", "WARNING", "run", "--config", str(path)]
-    command += ["--backend", backend, "--frame-cache", frame_cache]
-    proc = subprocess.Popen(command, cwd=str(REPO), stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = proc.communicate(timeout=seconds + 60)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-        stop.set()
-        listener.join(5)
-    if proc.returncode != 0:
-        return {"error": f"daemon exited {proc.returncode}: {err[-500:]}"}
-    row: Dict[str, Any] = {"windows": len(due), "lost": view.gaps}
-    for name, values in (("due_to_receipt", due), ("newest_sample_to_receipt", newest), ("predict", predict)):
-        if values:
-            arr = np.array(values)
-            row[name] = {f"p{q}": round(float(np.percentile(arr, q)), 2) for q in (50, 99)}
+    """Run the daemon for ``seconds`` of script on ``backend`` (``cosmo_edge.bench.e2e``); its delays."""
+    result = run_daemon_e2e(model, pathlib.Path(tmp), seconds, backend=backend, frame_cache=frame_cache)
+    if "error" in result:
+        return {"error": result["error"]}
+    row: Dict[str, Any] = {"windows": result["windows"], "lost": result["lost"], "engine": result["engine"]}
+    for name in ("due_to_receipt", "newest_sample_to_receipt", "predict"):
+        summary = result[f"{name}_ms"]
+        if summary["n"]:
+            row[name] = {key: summary[key] for key in ("p50", "p90", "p99", "max")}
     return row
 
 

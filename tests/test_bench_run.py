@@ -48,18 +48,61 @@ def test_run_with_constant_rails_gives_consistent_energy(tmp_path) -> None:
 
 
 def test_cli_quick_run_writes_table_json_and_plots(tmp_path, capsys) -> None:
+    """``--quick`` end to end: backend table, the daemon's end-to-end delays and the fine-tuning runs."""
     from cosmo_edge.cli import main
 
     out = tmp_path / "out"
     argv = ["bench", "--quick", "--backends", "torch", "--modalities", "imu", "--duration-s", "0.2"]
     argv += ["--idle-s", "0.1", "--meter", "none", "--out", str(out), "--no-progress"]
+    argv += ["--e2e-seconds", "6", "--finetune-epochs", "2"]
     assert main(argv) == 0
-    for name in ("bench.json", "bench.md", "latency_cdf.png", "energy.png"):
+    for name in ("bench.json", "bench.md", "latency_cdf.png", "energy.png", "e2e_cdf.png", "finetune.png"):
         assert (out / name).stat().st_size > 0
     results = json.loads((out / "bench.json").read_text())
+    assert results["schema"] == "cosmo-edge-bench/2"
     assert results["meter"]["meter"] == "none" and results["meter"]["available"] is False
     assert results["backends"][0]["energy"]["available"] is False
-    assert "n/a" in capsys.readouterr().out
+    assert results["backends"][0]["load_s"] >= 0 and results["backends"][0]["batch_size"] == 1
+
+    e2e = results["end_to_end"]
+    assert "error" not in e2e, e2e.get("error")
+    assert e2e["windows"] > 0 and e2e["engine"]
+    newest = e2e["newest_sample_to_receipt_ms"]
+    assert newest["n"] == e2e["windows"]
+    assert 0 < newest["p50"] <= newest["p90"] <= newest["p99"] <= newest["max"]
+    assert 0 < e2e["due_to_receipt_ms"]["p50"] < newest["p50"]  # the newest sample precedes the due time
+
+    ft = results["finetune"]
+    assert {(r["rate"], r["method"]) for r in ft["runs"]} == {
+        (rate, method) for rate in ("1%", "2%") for method in ("cosmo", "deepsense", "attnsense")
+    }
+    classes = len(ft["pool_per_class"])
+    for run in ft["runs"]:
+        assert run["wall_s"] > 0 and run["cpu_s"] >= 0 and run["epochs"] == 2
+        assert run["labeled_windows"] >= classes and min(run["labeled_per_class"].values()) >= 1
+        assert 0.0 <= run["test_accuracy"] <= 1.0
+        assert run["energy"]["available"] is False and run["energy"]["reason"]
+    assert ft["comparison"]["1%"]["ratios_time"]["cosmo/deepsense"] > 0
+
+    text = capsys.readouterr().out
+    assert "n/a" in text and "## End to end" in text and "## Fine-tuning" in text
+    for reference in ("25.93", "38.38", "62.52", "49.87", "74.42", "120.98", "21.34", "98.58"):
+        assert reference in text  # the paper's Table 3 beside the measured numbers
+    assert "unavailable" in text and "Caveat" in text
+
+
+def test_cli_skip_flags_leave_the_sections_out(tmp_path) -> None:
+    from cosmo_edge.cli import main
+
+    out = tmp_path / "out"
+    argv = ["bench", "--quick", "--backends", "torch", "--modalities", "imu", "--duration-s", "0.1"]
+    argv += ["--meter", "none", "--out", str(out), "--no-progress", "--no-plots", "--batch-size", "4"]
+    argv += ["--skip-e2e", "--skip-finetune"]
+    assert main(argv) == 0
+    results = json.loads((out / "bench.json").read_text())
+    assert "skipped" in results["end_to_end"] and "skipped" in results["finetune"]
+    assert [(r["label"], r["batch_size"]) for r in results["backends"]] == [("torch", 1), ("torch x4", 4)]
+    assert "Skipped" in (out / "bench.md").read_text()
 
 
 def test_default_out_dir_names_host_and_date() -> None:

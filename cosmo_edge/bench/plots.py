@@ -1,4 +1,4 @@
-"""PNG plots of a benchmark: the latency CDF per backend and the energy per window per backend.
+"""PNG plots of a benchmark: latency CDF per backend, energy per window, end-to-end CDF, fine-tuning.
 
 matplotlib is imported inside the functions with the non-interactive Agg backend (no display on
 the device). Where no energy meter exists, the energy figure says so with the meter's reason
@@ -56,7 +56,11 @@ def plot_energy(results: Dict[str, Any], path: Path) -> Path:
         if record["status"] == "ok" and energy.get("available"):
             total = energy["channels"].get(energy.get("total_channel") or "", {})
             rows.append(
-                (record["name"], total.get("gross_j_per_inference"), total.get("net_j_per_inference"))
+                (
+                    record.get("label", record["name"]),
+                    total.get("gross_j_per_inference"),
+                    total.get("net_j_per_inference"),
+                )
             )
     if not meter.get("available") or not rows:
         reason = meter.get("reason") or "no backend produced an energy window"
@@ -74,6 +78,73 @@ def plot_energy(results: Dict[str, Any], path: Path) -> Path:
         ax.legend()
         ax.grid(True, axis="y", alpha=0.3)
     ax.set_title(f"energy per window, meter {meter.get('meter')}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_e2e_cdf(delays_ms: Dict[str, Any], path: Path, results: Dict[str, Any]) -> Path:
+    """Empirical CDF of each end-to-end delay kind (ms, linear axis), p50/p99 in the legend."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for kind, values in delays_ms.items():
+        if not len(values):
+            continue
+        ms = np.sort(np.asarray(values, dtype=float))
+        frac = np.arange(1, ms.size + 1) / ms.size
+        label = (
+            f"{kind.replace('_', ' ')} (p50 {np.percentile(ms, 50):.1f}, p99 {np.percentile(ms, 99):.1f} ms)"
+        )
+        ax.step(ms, frac, where="post", label=label)
+    e2e = results.get("end_to_end", {})
+    ax.set_xlabel("ms")
+    ax.set_ylabel("fraction of windows")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"end to end: daemon ({e2e.get('engine')}) -> subscriber, {e2e.get('windows')} windows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_finetune(section: Dict[str, Any], path: Path) -> Path:
+    """Wall time per method and label rate (left) and net energy where measured (right)."""
+    plt = _pyplot()
+    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(10, 4.5))
+    runs = section["runs"]
+    rates = list(dict.fromkeys(r["rate"] for r in runs))
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    x = np.arange(len(rates))
+    width = 0.8 / max(1, len(methods))
+    have_energy = False
+    for k, method in enumerate(methods):
+        rows = [next(r for r in runs if r["rate"] == rate and r["method"] == method) for rate in rates]
+        ax_t.bar(x + (k - (len(methods) - 1) / 2) * width, [r["wall_s"] for r in rows], width, label=method)
+        net = [(r.get("energy") or {}).get("net_j") for r in rows]
+        if any(v is not None for v in net):
+            have_energy = True
+            values = [np.nan if v is None else v for v in net]
+            ax_e.bar(x + (k - (len(methods) - 1) / 2) * width, values, width, label=method)
+    for ax in (ax_t, ax_e):
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{rate} labels" for rate in rates])
+        ax.grid(True, axis="y", alpha=0.3)
+    ax_t.set_ylabel("training wall time (s)")
+    ax_t.legend()
+    ax_t.set_title("one training on the same labeled windows")
+    if have_energy:
+        ax_e.set_ylabel("net energy (J, idle subtracted)")
+        ax_e.legend()
+        ax_e.set_title("energy per training")
+    else:
+        reason = next(((r.get("energy") or {}).get("reason") for r in runs), None) or "no meter"
+        ax_e.axis("off")
+        ax_e.text(
+            0.5, 0.5, "energy not measured:\n" + reason, ha="center", va="center", wrap=True, fontsize=9
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

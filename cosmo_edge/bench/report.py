@@ -3,8 +3,9 @@
 Results go to ``benchmarks/results/<host>-<date>/`` by default (``-quick`` appended for ``--quick``
 runs, so a smoke run never overwrites a full one). The markdown leads with what the numbers depend on
 (machine, model, measured peak, meter), then one row per backend; torch eager, measured in the same
-run, is the baseline of the speed-up column. Energy cells say ``n/a`` and the reason follows the table
-when no meter exists: nothing is invented.
+run at the same batch, is the baseline of the speed-up column. Energy cells say ``n/a`` and the reason
+follows the table when no meter exists: nothing is invented. Then the end-to-end section (daemon ->
+subscriber) and the fine-tuning section, the paper's Table 3 beside the measured numbers.
 """
 
 import datetime
@@ -111,12 +112,18 @@ def markdown_report(results: Dict[str, Any]) -> str:
     """The markdown summary: header lines, the backend table, then notes (skips, gaps, estimates)."""
     lines = _header_lines(results) + [""]
     records = results["backends"]
-    baseline = next((r for r in records if r["name"] == BASELINE_BACKEND and r["status"] == "ok"), None)
-    base_p50 = baseline["latency"]["p50_ms"] if baseline else None
+    base_p50 = {
+        r["batch_size"]: r["latency"]["p50_ms"]
+        for r in records
+        if r["name"] == BASELINE_BACKEND and r["status"] == "ok"
+    }
     lines += [
-        "| backend | p50 ms | p90 ms | p99 ms | max ms | windows/s | p50 vs torch | CPU cores | peak RSS MiB "
-        "| GFLOP/s | % of peak | % of roofline | mJ/window gross | mJ/window net |",
-        "|---|" + "---:|" * 13,
+        f"Batch 1 is the daemon's batch ({results['model'].get('daemon_batch', 1)} window per call); "
+        "`name xN` rows are batch N. Load = artifact load and, for TensorRT, the engine build.",
+        "",
+        "| backend | load s | p50 ms | p90 ms | p99 ms | max ms | windows/s | p50 vs torch | CPU cores "
+        "| GPU % | peak RSS MiB | GFLOP/s | % of peak | % of roofline | mJ/window gross | mJ/window net |",
+        "|---|" + "---:|" * 15,
     ]
     notes: List[str] = []
     for record in records:
@@ -124,11 +131,14 @@ def markdown_report(results: Dict[str, Any]) -> str:
             notes.append(f"- {record['name']}: {record['status']}: {record.get('reason', '')}")
             continue
         lat, phys = record["latency"], record["physical"]
-        speedup = f"{base_p50 / lat['p50_ms']:.2f}x" if base_p50 else "n/a"
+        base = base_p50.get(record.get("batch_size", 1))
+        speedup = f"{base / lat['p50_ms']:.2f}x" if base else "n/a"
+        gpu = record.get("gpu_load") or {}
         frac_peak = phys.get("fraction_of_peak")
         frac_roof = phys.get("fraction_of_roofline")
         cells = [
-            record["name"],
+            record.get("label", record["name"]),
+            _fmt(record.get("load_s"), 2),
             _fmt(lat["p50_ms"], 3),
             _fmt(lat["p90_ms"], 3),
             _fmt(lat["p99_ms"], 3),
@@ -136,33 +146,149 @@ def markdown_report(results: Dict[str, Any]) -> str:
             _fmt(lat["throughput_per_s"], 1),
             speedup,
             _fmt(lat["cpu_cores_busy"]),
+            _fmt(gpu.get("mean_percent"), 0),
             _fmt(lat["peak_rss_mb"], 0),
             _fmt(phys["achieved_gflops"]),
             _fmt(None if frac_peak is None else 100 * frac_peak, 1),
             _fmt(None if frac_roof is None else 100 * frac_roof, 1),
         ] + _energy_cells(record)
         lines.append("| " + " | ".join(cells) + " |")
+        label = record.get("label", record["name"])
         energy = record.get("energy", {})
         for channel, info in energy.get("channels", {}).items():
             if info.get("gaps_s"):
-                notes.append(
-                    f"- {record['name']} {channel}: {len(info['gaps_s'])} sampling gap(s) > 5 periods"
-                )
+                notes.append(f"- {label} {channel}: {len(info['gaps_s'])} sampling gap(s) > 5 periods")
             if info.get("reason"):
-                notes.append(f"- {record['name']} {channel}: {info['reason']}")
+                notes.append(f"- {label} {channel}: {info['reason']}")
         if "energy_estimate" in record:
             est = record["energy_estimate"]
             notes.append(
-                f"- {record['name']}: ESTIMATE {est['energy_estimate_per_inference_j'] * 1e3:.3f} "
+                f"- {label}: ESTIMATE {est['energy_estimate_per_inference_j'] * 1e3:.3f} "
                 f"mJ/window ({est['method']})"
             )
         lat_extra = f"{lat['iterations']} calls of batch {lat['batch_size']} in {lat['wall_s']:.1f} s"
         busy = lat.get("machine_busy_percent")
-        notes.append(f"- {record['name']}: {lat_extra}; machine busy {_fmt(busy, 0)} % (all processes)")
+        notes.append(f"- {label}: {lat_extra}; machine busy {_fmt(busy, 0)} % (all processes)")
     if results["model"]["flops"]["uncounted_modules"]:
         notes.append("- FLOPs not counted for: " + ", ".join(results["model"]["flops"]["uncounted_modules"]))
+    gpu_reason = results["machine"].get("gpu_load_reason")
+    if gpu_reason:
+        notes.append(f"- GPU %: n/a, {gpu_reason}")
     lines += ["", "Notes:", ""] + notes if notes else []
+    lines += e2e_lines(results.get("end_to_end", {}))
+    lines += finetune_lines(results.get("finetune", {}))
     return "\n".join(lines) + "\n"
+
+
+def _delay_cells(summary: Dict[str, Any]) -> List[str]:
+    return [_fmt(summary.get(k), 1) for k in ("p50", "p90", "p99", "max")] + [str(summary.get("n", 0))]
+
+
+def e2e_lines(e2e: Dict[str, Any]) -> List[str]:
+    """The end-to-end section: delays from the daemon to this process's subscriber."""
+    lines = ["", "## End to end: window -> subscriber", ""]
+    if "skipped" in e2e or not e2e:
+        return lines + [f"Skipped: {e2e.get('skipped', 'not run')}."]
+    if "error" in e2e:
+        return lines + [f"Failed: {e2e['error']}"]
+    lines += [
+        f"`cosmo-edge run` on the simulator as its own process ({e2e['script_s']:g} s script, bundled "
+        f"model, engine {e2e.get('engine')}, {e2e['windows']} windows received, {e2e['lost']} lost; "
+        f"daemon CPU {e2e['daemon_cpu_s']:.1f} s in {e2e['wall_s']:.1f} s wall including start-up).",
+        "",
+        "| delay | p50 ms | p90 ms | p99 ms | max ms | windows |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    names = {
+        "newest_sample_to_receipt_ms": "newest sample -> receipt",
+        "due_to_receipt_ms": "due (end + delay_s) -> receipt",
+        "predict_ms": "inference in the daemon",
+    }
+    for key, name in names.items():
+        if key in e2e:
+            lines.append("| " + " | ".join([name] + _delay_cells(e2e[key])) + " |")
+    lines += [
+        "",
+        "Newest sample -> receipt includes the daemon's deliberate `delay_s` wait for samples in flight "
+        "and the hop grid; due -> receipt is the daemon's own cost (cut, inference, publish, transport).",
+    ]
+    return lines
+
+
+def _ratio_text(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def finetune_lines(section: Dict[str, Any]) -> List[str]:
+    """The fine-tuning section: measured runs, the paper's Table 3 and both sets of Cosmo ratios."""
+    lines = ["", "## Fine-tuning: one Cosmo round vs DeepSense- and AttnSense-style training", ""]
+    if "skipped" in section or not section:
+        return lines + [f"Skipped: {section.get('skipped', 'not run')}."]
+    settings = section["settings"]["cosmo"]
+    lines += [
+        f"Simulator windows ({'+'.join(section['modalities'])}): pool {section['pool_windows']}, test "
+        f"{section['test_windows']} (a held-out session). Cosmo = the round's iterative training from the "
+        f"active model (test accuracy before: {section['active_test_accuracy']:.3f}); DeepSense "
+        f"({'+'.join(section['deepsense_modalities'])}) and AttnSense from random weights, joint, "
+        f"lr 0.01. Same labeled windows, {settings['epochs']} epochs, batch {settings['batch_size']}, "
+        f"{settings['threads']} thread(s); time = median of {len(section['runs'][0]['repeats'])} "
+        "training(s).",
+    ]
+    for modality, reason in section.get("deepsense_left_out", {}).items():
+        lines.append(f"DeepSense leaves out {modality}: {reason}.")
+    lines += [
+        "",
+        "| labels | method | labeled windows | wall s | CPU s | gross J | net J | test accuracy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    energy_reason = None
+    for run in section["runs"]:
+        energy = run.get("energy") or {}
+        if not energy.get("available"):
+            energy_reason = energy.get("reason")
+        cells = [
+            run["rate"],
+            run["method"],
+            str(run["labeled_windows"]),
+            _fmt(run["wall_s"], 2),
+            _fmt(run["cpu_s"], 2),
+            _fmt(energy.get("gross_j"), 1) if energy.get("available") else "unavailable",
+            _fmt(energy.get("net_j"), 1) if energy.get("available") else "unavailable",
+            _fmt(run["test_accuracy"], 3),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if energy_reason:
+        lines += ["", f"Energy unavailable: {energy_reason}."]
+    table = section["paper"]["table3"]
+    lines += [
+        "",
+        f"Paper, {section['paper']['source']}:",
+        "",
+        "| labels | quantity | Cosmo stage 2 | DeepSense | AttnSense |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for quantity, unit in (("time_min", "time (min)"), ("energy_kj", "energy (kJ)")):
+        for rate, cells in table[quantity].items():
+            values = [f"{cells[m]:.2f}" for m in ("cosmo", "deepsense", "attnsense")]
+            lines.append(f"| {rate} | {unit} | " + " | ".join(values) + " |")
+    lines += [
+        "",
+        "Ratios (what transfers across hardware):",
+        "",
+        "| labels | ratio | time, paper | time, here | energy, paper | energy, here |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for rate, row in section["comparison"].items():
+        for key in ("cosmo/deepsense", "cosmo/attnsense"):
+            cells = [
+                _ratio_text((row.get("paper_ratios_time") or {}).get(key)),
+                _ratio_text(row["ratios_time"].get(key)),
+                _ratio_text((row.get("paper_ratios_energy") or {}).get(key)),
+                _ratio_text(row["ratios_energy"].get(key)),
+            ]
+            lines.append(f"| {rate} | {key} | " + " | ".join(cells) + " |")
+    lines += ["", f"Caveat: {section['caveat']}"]
+    return lines
 
 
 def write_report(results: Dict[str, Any], out_dir: Path) -> Dict[str, Path]:

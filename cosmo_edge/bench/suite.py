@@ -8,8 +8,15 @@ Order (one energy sampler runs throughout, so every phase is cut from the same t
 3. this machine's peak: a large matmul at the inference thread count and at every core, plus a copy
    for memory bandwidth (the roofline);
 4. FLOPs and bytes per window of the model (``cosmo_edge.flops``);
-5. per backend: load, warm up, then ``measure_latency`` on the backend's ``predict``; the loop's
-   monotonic start and end cut its energy from the trace; gross and net J per window.
+5. per backend: load (for TensorRT this includes the engine build: the cache starts empty), warm
+   up, then ``measure_latency`` on the backend's ``predict`` at batch 1 (what the daemon runs: one
+   window per call) and at ``batch_size`` when that is larger; the loop's monotonic start and end
+   cut its energy from the trace; gross and net J per window;
+6. end to end (``cosmo_edge.bench.e2e``): the daemon as a subprocess on the simulator, this process
+   subscribed; newest sample -> receipt per window;
+7. fine-tuning (``cosmo_edge.bench.finetune``): one Cosmo round's training beside DeepSense- and
+   AttnSense-style training of the same labeled windows at 1 % and 2 % labels; each training's
+   energy is cut from the same trace, idle subtracted.
 
 A backend that cannot run here is recorded as skipped with the reason, never silently dropped.
 """
@@ -17,6 +24,7 @@ A backend that cannot run here is recorded as skipped with the reason, never sil
 import logging
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -30,7 +38,8 @@ from cosmo_edge.energy.none import tdp_estimate
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = "cosmo-edge-bench/1"
+SCHEMA = "cosmo-edge-bench/2"
+DAEMON_BATCH = 1  # the daemon classifies one window per call (cosmo_edge.daemon.predictor)
 CDF_POINTS = 200
 FULL_RUN_MIN_IDLE_S = 10.0
 
@@ -57,14 +66,19 @@ class BenchConfig:
     estimate_tdp_w: Optional[float] = None
     quick: bool = False
     progress: bool = True
+    e2e_seconds: Optional[float] = None  # None: no end-to-end section
+    e2e_backend: str = "auto"
+    e2e_model: Optional[str] = None  # None: the bundled simulator model
+    finetune: Optional[Any] = None  # a FinetuneBenchConfig; None: no fine-tuning section
 
 
 @dataclass
 class BenchOutcome:
-    """The JSON-able results and the raw latencies (seconds) per backend, for plots."""
+    """The JSON-able results, the raw latencies (seconds) per backend and end-to-end delays (ms)."""
 
     results: Dict[str, Any]
     latencies_s: Dict[str, np.ndarray]
+    e2e_ms: Dict[str, List[float]] = field(default_factory=dict)
 
 
 class _Progress:
@@ -181,46 +195,119 @@ def _peak_power(trace: Trace, window_ns: List[int], idle: Dict[str, Any], gflops
     return result
 
 
+def batch_sizes(requested: int) -> List[int]:
+    """Batch sizes to time: 1, the daemon's batch and ``requested`` (each once, ascending)."""
+    return sorted({1, DAEMON_BATCH, int(requested)})
+
+
+def record_label(name: str, batch_size: int) -> str:
+    """``torch`` at batch 1, ``torch x8`` at batch 8: the key of a backend record and its latencies."""
+    return name if batch_size == 1 else f"{name} x{batch_size}"
+
+
 def _run_backend(
-    name: str, artifact: Any, cfg: BenchConfig, cache_dir: str, sampler: Sampler
-) -> Dict[str, Any]:
-    """Load, warm up and time one backend; returns its record (status ok / skipped / failed)."""
+    name: str, artifact: Any, cfg: BenchConfig, cache_dir: str, sampler: Sampler, gpu_load: Any
+) -> List[Dict[str, Any]]:
+    """Load, warm up and time one backend at every batch size; one record each (or one skip/failure)."""
+    from cosmo_edge.bench.gpu import GpuLoadSampler
     from cosmo_edge.runtime import BackendError, BackendUnavailable, create_backend
 
-    record: Dict[str, Any] = {"name": name}
+    sizes = batch_sizes(cfg.batch_size)
+    record: Dict[str, Any] = {"name": name, "label": name, "batch_size": sizes[0]}
     try:
         backend = create_backend(name, threads=cfg.threads, cache_dir=cache_dir)
         started = time.perf_counter()
         backend.load(artifact)
         record["load_s"] = time.perf_counter() - started
-        record["warmup_ms"] = backend.warmup(iterations=3, batch_size=cfg.batch_size) * 1e3
+        record["warmup_ms"] = backend.warmup(iterations=3, batch_size=sizes[-1]) * 1e3
     except BackendUnavailable as exc:
         logger.info("bench: backend %s skipped: %s", name, exc)
-        return {**record, "status": "skipped", "reason": str(exc)}
+        return [{**record, "status": "skipped", "reason": str(exc)}]
     except BackendError as exc:
         logger.error("bench: backend %s failed: %s", name, exc)
-        return {**record, "status": "failed", "reason": str(exc)}
-    batch = artifact.example_batch(cfg.batch_size, seed=1)
-    bar = _Progress(cfg.progress, f"latency {name}", cfg.duration_s)
-    result = measure_latency(
-        backend.predict,
-        batch,
-        batch_size=cfg.batch_size,
-        duration_s=cfg.duration_s,
-        max_iterations=cfg.max_iterations,
-        warmup=cfg.warmup,
-        progress=bar,
-    )
-    bar.close()
+        return [{**record, "status": "failed", "reason": str(exc)}]
+    records = []
+    for batch_size in sizes:
+        label = record_label(name, batch_size)
+        entry = dict(record, label=label, batch_size=batch_size)
+        batch = artifact.example_batch(batch_size, seed=1)
+        bar = _Progress(cfg.progress, f"latency {label}", cfg.duration_s)
+        gpu = GpuLoadSampler(gpu_load)
+        gpu.start()
+        result = measure_latency(
+            backend.predict,
+            batch,
+            batch_size=batch_size,
+            duration_s=cfg.duration_s,
+            max_iterations=cfg.max_iterations,
+            warmup=cfg.warmup,
+            progress=bar,
+        )
+        entry["gpu_load"] = gpu.stop()
+        bar.close()
+        try:
+            sampler.wait_past(result.t_end_ns)
+        except SamplerError as exc:
+            entry["sampler_error"] = str(exc)
+        entry.update(
+            {"status": "ok", "latency": result.summary(), "window_ns": [result.t_start_ns, result.t_end_ns]}
+        )
+        entry["_latencies_s"] = result.latencies_s
+        records.append(entry)
+    return records
+
+
+def _run_energy(trace: Optional[Trace], meter: Any, idle: Dict[str, Any], window_ns: List[int]) -> Dict:
+    """Gross and net (idle subtracted) joules on the total channel over one window, or why not."""
+    if not meter.available or trace is None:
+        return {"available": False, "reason": meter.reason or "no trace"}
+    channel = trace.total_channel
+    if channel is None:
+        return {"available": False, "reason": f"meter {meter.name} has no total channel"}
+    window = window_energy(trace, channel, window_ns[0] / 1e9, window_ns[1] / 1e9)
+    idle_w = idle[channel].mean_power_w if channel in idle else None
+    net = per_inference(window, 1, idle_w).get("net_energy_j") if window.energy_j is not None else None
+    result = {
+        "available": window.energy_j is not None,
+        "channel": channel,
+        "duration_s": window.duration_s,
+        "gross_j": window.energy_j,
+        "net_j": net,
+        "mean_power_w": window.mean_power_w,
+        "idle_power_w": idle_w,
+    }
+    if window.reason:
+        result["reason"] = window.reason
+    return result
+
+
+def _e2e(cfg: BenchConfig, work_dir: str) -> Dict[str, Any]:
+    """The end-to-end section (``cosmo_edge.bench.e2e``) with a progress bar over the script time."""
+    from pathlib import Path
+
+    from cosmo_edge.bench.e2e import run_daemon_e2e
+    from cosmo_edge.bundled import SIM_MODEL
+
+    assert cfg.e2e_seconds is not None
+    model = Path(cfg.e2e_model) if cfg.e2e_model else SIM_MODEL
+    bar = _Progress(cfg.progress, "end to end (daemon)", cfg.e2e_seconds)
+    done = threading.Event()
+
+    def tick() -> None:
+        t0 = time.monotonic()
+        while not done.wait(0.2):
+            bar(time.monotonic() - t0, 0)
+
+    ticker = threading.Thread(target=tick, name="e2e-progress", daemon=True)
+    ticker.start()
     try:
-        sampler.wait_past(result.t_end_ns)
-    except SamplerError as exc:
-        record["sampler_error"] = str(exc)
-    record.update(
-        {"status": "ok", "latency": result.summary(), "window_ns": [result.t_start_ns, result.t_end_ns]}
-    )
-    record["_latencies_s"] = result.latencies_s
-    return record
+        result = run_daemon_e2e(model, Path(work_dir) / "e2e", cfg.e2e_seconds, backend=cfg.e2e_backend)
+    finally:
+        done.set()
+        ticker.join(1)
+        bar.close()
+    result["model"] = str(model)
+    return result
 
 
 def run_bench(cfg: BenchConfig) -> BenchOutcome:
@@ -228,14 +315,21 @@ def run_bench(cfg: BenchConfig) -> BenchOutcome:
     import torch
 
     from cosmo_edge.bench.context import build_artifact, machine_info
+    from cosmo_edge.bench.gpu import probe_gpu_load
     from cosmo_edge.flops import count_flops
 
     torch.set_num_threads(cfg.threads)
     results: Dict[str, Any] = {"schema": SCHEMA, "created_unix_s": time.time(), "quick": cfg.quick}
     results["machine"] = machine_info()
+    gpu_read, gpu_source, gpu_reason = probe_gpu_load(cfg.meter_options.sysfs_root)
+    results["machine"]["gpu_load_source"] = gpu_source
+    if gpu_reason:
+        results["machine"]["gpu_load_reason"] = gpu_reason
     meter = probe_meter(cfg.meter, cfg.meter_options)
     sampler = Sampler(meter, 1.0 / cfg.sample_hz)
     records: List[Dict[str, Any]] = []
+    e2e: Optional[Dict[str, Any]] = None
+    finetune: Optional[Dict[str, Any]] = None
     try:
         sampler.start()
         if meter.available:
@@ -251,9 +345,20 @@ def run_bench(cfg: BenchConfig) -> BenchOutcome:
         peaks = _peaks(cfg)
         artifact, model_source = build_artifact(cfg.checkpoint, cfg.modalities)
         flops = count_flops(artifact.probability_module(), *artifact.example_tensors(1))
-        with tempfile.TemporaryDirectory(prefix="cosmo-edge-bench-") as cache_dir:
+        with tempfile.TemporaryDirectory(prefix="cosmo-edge-bench-") as work_dir:
             for name in cfg.backends:
-                records.append(_run_backend(name, artifact, cfg, cache_dir, sampler))
+                records.extend(_run_backend(name, artifact, cfg, work_dir, sampler, gpu_read))
+            if cfg.e2e_seconds is not None:
+                e2e = _e2e(cfg, work_dir)
+        if cfg.finetune is not None:
+            from cosmo_edge.bench.finetune import run_finetune_section
+
+            finetune = run_finetune_section(cfg.finetune)
+            torch.set_num_threads(cfg.threads)  # a round sets its own thread count
+            try:
+                sampler.wait_past(time.monotonic_ns())
+            except SamplerError as exc:
+                finetune["sampler_error"] = str(exc)
     finally:
         sampler.stop()
         meter.close()
@@ -278,20 +383,32 @@ def run_bench(cfg: BenchConfig) -> BenchOutcome:
         "modalities": artifact.modalities,
         "input_shapes": {m: list(s) for m, s in artifact.input_shapes.items()},
         "flops": flops.to_dict(depth=3),
+        "daemon_batch": DAEMON_BATCH,
     }
     latencies: Dict[str, np.ndarray] = {}
     for record in records:
         if record["status"] != "ok":
             continue
-        latencies[record["name"]] = record.pop("_latencies_s")
+        latencies[record["label"]] = record.pop("_latencies_s")
         summary = record["latency"]
-        record["physical"] = _physical(record["name"], summary, flops, peaks, cfg.batch_size)
-        samples = summary["iterations"] * cfg.batch_size
+        record["physical"] = _physical(record["name"], summary, flops, peaks, record["batch_size"])
+        samples = summary["iterations"] * record["batch_size"]
         record["energy"] = _energy(trace, meter, record["window_ns"], samples, idle)
         if cfg.estimate_tdp_w:
             record["energy_estimate"] = tdp_estimate(cfg.estimate_tdp_w, summary["wall_s"], samples)
-        ordered = np.sort(latencies[record["name"]]) * 1e3
+        ordered = np.sort(latencies[record["label"]]) * 1e3
         q = np.linspace(0.0, 1.0, CDF_POINTS)
         record["latency_cdf_ms"] = [round(float(v), 4) for v in np.quantile(ordered, q)]
     results["backends"] = records
-    return BenchOutcome(results, latencies)
+    e2e_raw_ms: Dict[str, List[float]] = {}
+    if e2e is not None:
+        e2e_raw_ms = e2e.pop("_raw_ms", {})
+    results["end_to_end"] = e2e if e2e is not None else {"skipped": "not asked (--skip-e2e)"}
+    if finetune is not None:
+        from cosmo_edge.bench.finetune import attach_energy
+
+        attach_energy(finetune, lambda w: _run_energy(trace, meter, idle, w))
+        results["finetune"] = finetune
+    else:
+        results["finetune"] = {"skipped": "not asked (--skip-finetune)"}
+    return BenchOutcome(results, latencies, e2e_raw_ms)
