@@ -47,28 +47,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import models.radar  # noqa: E402,F401  (registers the radar encoder)
-from cosmo_edge.bundled import SIM_MODEL  # noqa: E402
+from cosmo_edge.bundled.confused import confused_model  # noqa: E402
 from cosmo_edge.finetune.round import RoundSettings, evaluate_model, run_round, train_iterative  # noqa: E402
-from cosmo_edge.training.checkpoint import load_classifier, read_checkpoint  # noqa: E402
+from cosmo_edge.training.checkpoint import load_classifier  # noqa: E402
 
 logger = logging.getLogger("benchmarks.finetune")
 RESULTS = ROOT / "benchmarks" / "results"
-SWAPS = (("wave", "clap"), ("squat", "sit"))
 PERIOD_S = 0.05
-
-
-def confused_checkpoint(path: pathlib.Path) -> pathlib.Path:
-    """The bundled model with the output rows of ``SWAPS`` exchanged."""
-    payload = read_checkpoint(SIM_MODEL, kind="classifier")
-    names = list(payload["label_names"])
-    last = max(k for k in payload["state_dict"] if k.startswith("head.") and k.endswith(".weight"))
-    for a, b in SWAPS:
-        i, j = names.index(a), names.index(b)
-        for key in (last, last[: -len("weight")] + "bias"):
-            tensor = payload["state_dict"][key]
-            tensor[[i, j]] = tensor[[j, i]].clone()
-    torch.save(payload, str(path))
-    return path
 
 
 def simulate(sessions: int) -> Any:
@@ -337,7 +322,7 @@ def main() -> int:
     meter = probe_meter("auto")
     with tempfile.TemporaryDirectory() as name:
         tmp = pathlib.Path(name)
-        model = confused_checkpoint(tmp / "confused.pt")
+        model = confused_model(tmp / "confused.pt")
         ds = simulate(3)
         gain = accuracy_gain(ds, model, [1, 5], 10 if args.quick else 20, 1 if args.quick else 3, meter)
         pool = np.flatnonzero(ds.subjects < ds.subjects.max())

@@ -1,9 +1,9 @@
 """A real daemon process on the simulator with labels and fine-tuning on, for the learning tests.
 
-``confused_model`` writes the bundled model with two pairs of output rows swapped (wave <-> clap,
-squat <-> sit): a model that reads this person's waving as clapping and squatting as sitting, i.e.
-handles four of the six activities poorly, while its encoders are the bundled ones. Labels then teach
-it the person's mapping.
+``confused_model`` (``cosmo_edge.bundled.confused``) writes the bundled model with two pairs of
+output rows swapped (wave <-> clap, squat <-> sit): a model that reads this person's waving as
+clapping and squatting as sitting, i.e. handles four of the six activities poorly, while its encoders
+are the bundled ones. Labels then teach it the person's mapping.
 """
 
 import os
@@ -17,38 +17,21 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import torch
 import yaml
 
-from cosmo_edge.bundled import SIM_CONFIG, SIM_MODEL
+from cosmo_edge.bundled import SIM_CONFIG
+from cosmo_edge.bundled.confused import SWAPS, confused_model  # noqa: F401  (used by the learning tests)
 from cosmo_edge.daemon.view import GroundTruth
 from cosmo_edge.labels import LabelRequest, send_label
 from cosmo_edge.publish import unpack_message
-from cosmo_edge.training.checkpoint import read_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
-SWAPS = (("wave", "clap"), ("squat", "sit"))
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def confused_model(path: Path) -> Path:
-    """The bundled checkpoint with the output rows of ``SWAPS`` exchanged (see the module docstring)."""
-    payload = read_checkpoint(SIM_MODEL, kind="classifier")
-    names = list(payload["label_names"])
-    last = max(k for k in payload["state_dict"] if k.startswith("head.") and k.endswith(".weight"))
-    prefix = last[: -len("weight")]
-    for a, b in SWAPS:
-        i, j = names.index(a), names.index(b)
-        for key in (prefix + "weight", prefix + "bias"):
-            tensor = payload["state_dict"][key]
-            tensor[[i, j]] = tensor[[j, i]].clone()
-    torch.save(payload, str(path))
-    return path
 
 
 def write_config(tmp_path: Path, script: str, speed: float, finetune: Dict[str, Any], model: Path) -> Path:

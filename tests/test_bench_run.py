@@ -77,18 +77,35 @@ def test_cli_quick_run_writes_table_json_and_plots(tmp_path, capsys) -> None:
         (rate, method) for rate in ("1%", "2%") for method in ("cosmo", "deepsense", "attnsense")
     }
     classes = len(ft["pool_per_class"])
+    # the round starts from a model that is poor on part of the classes, not from the near-perfect one
+    assert ft["start_model"]["swapped_rows"] == [["wave", "clap"], ["squat", "sit"]]
+    assert ft["active_test_accuracy"] < ft["source_test_accuracy"] - 0.3
     for run in ft["runs"]:
         assert run["wall_s"] > 0 and run["cpu_s"] >= 0 and run["epochs"] == 2
-        assert run["labeled_windows"] >= classes and min(run["labeled_per_class"].values()) >= 1
-        assert 0.0 <= run["test_accuracy"] <= 1.0
+        assert run["labeled_windows"] >= 2 * classes and min(run["labeled_per_class"].values()) >= 2
+        same_rate = [r for r in ft["runs"] if r["rate"] == run["rate"]]
+        assert {r["train_windows"] for r in same_rate} == {run["train_windows"]}  # the same windows
+        assert classes <= run["train_windows"] < run["labeled_windows"]  # the round held some out
+        assert 0.0 <= run["start_test_accuracy"] <= 1.0 and 0.0 <= run["test_accuracy"] <= 1.0
+        assert run["gain"] == pytest.approx(run["test_accuracy"] - run["start_test_accuracy"])
         assert run["energy"]["available"] is False and run["energy"]["reason"]
+        if run["method"] == "cosmo":  # the whole round: more than its training step
+            assert run["start_test_accuracy"] == ft["active_test_accuracy"]
+            assert 0 < run["train_s"] < run["wall_s"]
+            assert run["round"]["of"] == 1 and run["round"]["held_out_windows"] >= classes
+            seconds = run["repeats"][0]["round"]["seconds"]
+            assert seconds["train"] < seconds["total"] <= run["wall_s"]
+        else:
+            assert run["train_s"] == run["wall_s"]
     assert ft["comparison"]["1%"]["ratios_time"]["cosmo/deepsense"] > 0
+    assert ft["comparison"]["1%"]["ratios_train_time"]["cosmo/deepsense"] > 0
 
     text = capsys.readouterr().out
     assert "n/a" in text and "## End to end" in text and "## Fine-tuning" in text
     for reference in ("25.93", "38.38", "62.52", "49.87", "74.42", "120.98", "21.34", "98.58"):
         assert reference in text  # the paper's Table 3 beside the measured numbers
     assert "unavailable" in text and "Caveat" in text
+    assert "accuracy before" in text and "whole round" in text and "Cosmo round at 1%" in text
 
 
 def test_cli_skip_flags_leave_the_sections_out(tmp_path) -> None:

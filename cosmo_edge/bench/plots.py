@@ -6,6 +6,7 @@ instead of showing bars.
 """
 
 import logging
+import textwrap
 from pathlib import Path
 from typing import Any, Dict
 
@@ -111,9 +112,13 @@ def plot_e2e_cdf(delays_ms: Dict[str, Any], path: Path, results: Dict[str, Any])
 
 
 def plot_finetune(section: Dict[str, Any], path: Path) -> Path:
-    """Wall time per method and label rate (left) and net energy where measured (right)."""
+    """Time per method and label rate, net energy where measured, and test accuracy before and after.
+
+    Time: Cosmo's bar is its whole round, with its training step drawn hatched inside it; the
+    baselines' bars are their training alone.
+    """
     plt = _pyplot()
-    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(10, 4.5))
+    fig, (ax_t, ax_e, ax_a) = plt.subplots(1, 3, figsize=(15, 4.5))
     runs = section["runs"]
     rates = list(dict.fromkeys(r["rate"] for r in runs))
     methods = list(dict.fromkeys(r["method"] for r in runs))
@@ -122,29 +127,49 @@ def plot_finetune(section: Dict[str, Any], path: Path) -> Path:
     have_energy = False
     for k, method in enumerate(methods):
         rows = [next(r for r in runs if r["rate"] == rate and r["method"] == method) for rate in rates]
-        ax_t.bar(x + (k - (len(methods) - 1) / 2) * width, [r["wall_s"] for r in rows], width, label=method)
+        offset = x + (k - (len(methods) - 1) / 2) * width
+        bars = ax_t.bar(offset, [r["wall_s"] for r in rows], width, label=method)
+        if method == "cosmo":
+            train_s = [np.nan if r.get("train_s") is None else r["train_s"] for r in rows]
+            color = bars.patches[0].get_facecolor() if bars.patches else None
+            ax_t.bar(
+                offset,
+                train_s,
+                width,
+                color=color,
+                hatch="//",
+                edgecolor="white",
+                label="cosmo: training step",
+            )
         net = [(r.get("energy") or {}).get("net_j") for r in rows]
         if any(v is not None for v in net):
             have_energy = True
             values = [np.nan if v is None else v for v in net]
-            ax_e.bar(x + (k - (len(methods) - 1) / 2) * width, values, width, label=method)
-    for ax in (ax_t, ax_e):
+            ax_e.bar(offset, values, width, label=method)
+        after = [r["test_accuracy"] for r in rows]
+        before = [np.nan if r.get("start_test_accuracy") is None else r["start_test_accuracy"] for r in rows]
+        ax_a.bar(offset, after, width, label=f"{method} after")
+        ax_a.scatter(offset, before, color="black", marker="_", s=200, zorder=3)
+    for ax in (ax_t, ax_e, ax_a):
         ax.set_xticks(x)
         ax.set_xticklabels([f"{rate} labels" for rate in rates])
         ax.grid(True, axis="y", alpha=0.3)
-    ax_t.set_ylabel("training wall time (s)")
-    ax_t.legend()
-    ax_t.set_title("one training on the same labeled windows")
+    ax_t.set_ylabel("wall time (s)")
+    ax_t.legend(fontsize=8)
+    ax_t.set_title("cosmo: whole round; baselines: training", fontsize=10)
+    ax_a.set_ylabel("test accuracy")
+    ax_a.set_ylim(0, 1.05)
+    ax_a.legend(fontsize=8, loc="upper left")
+    ax_a.set_title("test accuracy after (bars) and before (black ticks)", fontsize=10)
     if have_energy:
         ax_e.set_ylabel("net energy (J, idle subtracted)")
-        ax_e.legend()
-        ax_e.set_title("energy per training")
+        ax_e.legend(fontsize=8)
+        ax_e.set_title("energy over the wall-time span", fontsize=10)
     else:
         reason = next(((r.get("energy") or {}).get("reason") for r in runs), None) or "no meter"
         ax_e.axis("off")
-        ax_e.text(
-            0.5, 0.5, "energy not measured:\n" + reason, ha="center", va="center", wrap=True, fontsize=9
-        )
+        text = "energy not measured:\n" + textwrap.fill(reason, 45)  # wrap=True breaks tight_layout
+        ax_e.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, transform=ax_e.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

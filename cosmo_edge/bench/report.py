@@ -225,21 +225,31 @@ def finetune_lines(section: Dict[str, Any]) -> List[str]:
     if "skipped" in section or not section:
         return lines + [f"Skipped: {section.get('skipped', 'not run')}."]
     settings = section["settings"]["cosmo"]
+    first = section["runs"][0]
+    swapped = ", ".join("/".join(pair) for pair in section.get("start_model", {}).get("swapped_rows", []))
+    start = f"its output rows {swapped} exchanged" if swapped else "unchanged"
     lines += [
         f"Simulator windows ({'+'.join(section['modalities'])}): pool {section['pool_windows']}, test "
-        f"{section['test_windows']} (a held-out session). Cosmo = the round's iterative training from the "
-        f"active model (test accuracy before: {section['active_test_accuracy']:.3f}); DeepSense "
+        f"{section['test_windows']} (a held-out session). Cosmo = the daemon's whole round (``run_round``: "
+        "store read, held-out split, iterative training, judging, checkpoint) from a starting model that "
+        f"is poor on part of the classes: the model ({section.get('source_test_accuracy', float('nan')):.3f} "
+        f"on test) with {start}, {section['active_test_accuracy']:.3f} on test. DeepSense "
         f"({'+'.join(section['deepsense_modalities'])}) and AttnSense from random weights, joint, "
-        f"lr 0.01. Same labeled windows, {settings['epochs']} epochs, batch {settings['batch_size']}, "
-        f"{settings['threads']} thread(s); time = median of {len(section['runs'][0]['repeats'])} "
-        "training(s).",
+        f"lr 0.01. All three train on the same windows (the round's training split of the labeled "
+        f"ones; the round judges on the rest), {settings['epochs']} epochs, batch {settings['batch_size']}, "
+        f"{settings['threads']} thread(s); times = median of {len(first['repeats'])} run(s).",
+        "",
+        "Time columns: *wall s* is Cosmo's whole round and the baselines' training alone; *train s* is "
+        "the training step alone for every method (for Cosmo the round's own timer); energy and CPU cover "
+        "the *wall s* span. Accuracy: test session before and after.",
     ]
     for modality, reason in section.get("deepsense_left_out", {}).items():
-        lines.append(f"DeepSense leaves out {modality}: {reason}.")
+        lines += ["", f"DeepSense leaves out {modality}: {reason}."]
     lines += [
         "",
-        "| labels | method | labeled windows | wall s | CPU s | gross J | net J | test accuracy |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| labels | method | timed | labeled | trained on | wall s | train s | CPU s | gross J | net J "
+        "| accuracy before | after | gain |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     energy_reason = None
     for run in section["runs"]:
@@ -249,14 +259,29 @@ def finetune_lines(section: Dict[str, Any]) -> List[str]:
         cells = [
             run["rate"],
             run["method"],
+            "round" if run["method"] == "cosmo" else "training",
             str(run["labeled_windows"]),
+            str(run.get("train_windows", "-")),
             _fmt(run["wall_s"], 2),
+            _fmt(run.get("train_s"), 2),
             _fmt(run["cpu_s"], 2),
             _fmt(energy.get("gross_j"), 1) if energy.get("available") else "unavailable",
             _fmt(energy.get("net_j"), 1) if energy.get("available") else "unavailable",
+            _fmt(run.get("start_test_accuracy"), 3),
             _fmt(run["test_accuracy"], 3),
+            "n/a" if run.get("gain") is None else f"{run['gain']:+.3f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    for run in section["runs"]:
+        judged = run.get("round")
+        if judged:
+            before, after = judged["held_out_accuracy_active"], judged["held_out_accuracy_candidate"]
+            lines += [
+                "",
+                f"Cosmo round at {run['rate']}: promoted {judged['promoted']} of {judged['of']}; on its "
+                f"{judged['held_out_windows']} held-out windows the starting model scored {before:.3f}, "
+                f"the candidate {after:.3f}.",
+            ]
     if energy_reason:
         lines += ["", f"Energy unavailable: {energy_reason}."]
     table = section["paper"]["table3"]
@@ -273,16 +298,19 @@ def finetune_lines(section: Dict[str, Any]) -> List[str]:
             lines.append(f"| {rate} | {unit} | " + " | ".join(values) + " |")
     lines += [
         "",
-        "Ratios (what transfers across hardware):",
+        "Ratios (what transfers across hardware; *round* = Cosmo's whole round over the baselines' "
+        "training, *train* = Cosmo's training step alone over the same):",
         "",
-        "| labels | ratio | time, paper | time, here | energy, paper | energy, here |",
-        "|---|---|---:|---:|---:|---:|",
+        "| labels | ratio | time, paper | time (round), here | time (train), here | energy, paper "
+        "| energy (round), here |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for rate, row in section["comparison"].items():
         for key in ("cosmo/deepsense", "cosmo/attnsense"):
             cells = [
                 _ratio_text((row.get("paper_ratios_time") or {}).get(key)),
                 _ratio_text(row["ratios_time"].get(key)),
+                _ratio_text((row.get("ratios_train_time") or {}).get(key)),
                 _ratio_text((row.get("paper_ratios_energy") or {}).get(key)),
                 _ratio_text(row["ratios_energy"].get(key)),
             ]

@@ -14,9 +14,10 @@ Order (one energy sampler runs throughout, so every phase is cut from the same t
    cut its energy from the trace; gross and net J per window;
 6. end to end (``cosmo_edge.bench.e2e``): the daemon as a subprocess on the simulator, this process
    subscribed; newest sample -> receipt per window;
-7. fine-tuning (``cosmo_edge.bench.finetune``): one Cosmo round's training beside DeepSense- and
-   AttnSense-style training of the same labeled windows at 1 % and 2 % labels; each training's
-   energy is cut from the same trace, idle subtracted.
+7. fine-tuning (``cosmo_edge.bench.finetune``): one whole Cosmo round (the daemon's ``run_round``,
+   from a model poor on part of the classes) beside DeepSense- and AttnSense-style training of the
+   same windows at 1 % and 2 % labels; each run's energy (the whole round for Cosmo, the training
+   for the baselines) is cut from the same trace, idle subtracted.
 
 A backend that cannot run here is recorded as skipped with the reason, never silently dropped.
 """
