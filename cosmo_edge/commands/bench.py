@@ -3,11 +3,11 @@
 Runs ``cosmo_edge.bench.suite`` and writes ``bench.md``, ``bench.json``, ``latency_cdf.png``,
 ``energy.png``, ``e2e_cdf.png`` and ``finetune.png`` under ``benchmarks/results/<host>-<date>/``
 (``--out`` to change). The end-to-end section runs the daemon on the simulator as a subprocess
-(``--skip-e2e`` leaves it out); the fine-tuning section trains Cosmo, DeepSense- and AttnSense-style
-models on simulator windows at 1 % and 2 % labels (``--skip-finetune``). ``--quick`` shortens every
-phase (under a minute on a two-core machine); a full run keeps a >= 10 s idle baseline. Energy comes
-only from a real meter (platform.md section 8); without one it is reported as unavailable with the
-reason.
+(``--skip-e2e`` leaves it out); the fine-tuning section times one Cosmo round against DeepSense- and
+AttnSense-style training on simulator windows at 1 % and 2 % labels (``--skip-finetune``). ``--quick``
+shortens every phase (under a minute on a two-core machine); a full run keeps a >= 10 s idle baseline.
+Energy comes only from a real meter (platform.md section 8); without one it is reported as unavailable
+with the reason.
 """
 
 import argparse
