@@ -277,6 +277,32 @@ class LabelSettings(_Strict):
     _endpoint = field_validator("endpoint")(_check_endpoint)
 
 
+def _check_loopback_host(value: str) -> str:
+    """The health endpoint has no authentication: loopback addresses only."""
+    if value == "localhost":
+        return value
+    try:
+        loopback = ipaddress.ip_address(value.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"health host {value!r} is not loopback (127.0.0.1, ::1 or localhost); the endpoint has no "
+            "authentication: reach it through an SSH tunnel or a local agent"
+        )
+    return value
+
+
+class HealthSettings(_Strict):
+    """The HTTP health and metrics endpoint (/healthz /readyz /metrics; docs/operations.md section 5)."""
+
+    enabled: bool = Field(True, description="serve the endpoint (false: metrics and watchdog still run)")
+    host: str = Field("127.0.0.1", description="loopback address to bind (127.0.0.1, ::1 or localhost)")
+    port: int = Field(9810, ge=0, le=65535, description="TCP port (0: any free port)")
+
+    _host = field_validator("host")(_check_loopback_host)
+
+
 class FinetuneSettings(_Strict):
     """Background fine-tuning on collected labels (cosmo_edge.finetune, docs/learning.md)."""
 
@@ -322,6 +348,9 @@ class DaemonConfig(_Strict):
     publish: PublishSettings = Field(default_factory=PublishSettings, description="prediction publisher")
     labels: LabelSettings = Field(default_factory=LabelSettings, description="label intake")
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description="on-device fine-tuning")
+    health: HealthSettings = Field(
+        default_factory=HealthSettings, description="HTTP health and metrics endpoint (loopback)"
+    )
     state_dir: Path = Field(
         Path("/var/lib/cosmo-edge"),
         description="engines, labels and promoted models (systemd StateDirectory=)",

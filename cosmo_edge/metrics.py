@@ -17,6 +17,7 @@ cosmo_edge_stream_sample_rate_hz                  gauge      stream   (from samp
 cosmo_edge_stream_frames_bad_total                counter    stream
 cosmo_edge_stream_bytes_skipped_total             counter    stream
 cosmo_edge_stream_reconnects_total                counter    stream
+cosmo_edge_stream_frames_lost_total               counter    stream   (frame-number gaps: radar, depth)
 cosmo_edge_stream_drops_total                     counter    stream   (ring: late + overwritten unread)
 cosmo_edge_stream_connected                       gauge      stream   (1/0)
 cosmo_edge_clock_offset_seconds                   gauge      stream   (host - device time)
@@ -57,6 +58,7 @@ _DRIVER_COUNTERS = {
     "frames_bad": "frames_bad",
     "bytes_skipped": "bytes_skipped",
     "reconnects": "reconnects",
+    "frames_lost": "frames_lost",
 }
 
 
@@ -98,6 +100,12 @@ class Metrics:
         )
         self.reconnects = Counter(
             "cosmo_edge_stream_reconnects", "Device reconnects per stream", stream, registry=reg
+        )
+        self.frames_lost = Counter(
+            "cosmo_edge_stream_frames_lost",
+            "Frames the device numbered but the driver never received (gaps in frame numbers)",
+            stream,
+            registry=reg,
         )
         self.drops = Counter(
             "cosmo_edge_stream_drops",

@@ -12,7 +12,8 @@ recorded skeletons) through the same simulated devices instead of its script.
 Under systemd (``Type=notify``) it extends the start timeout while starting, sends READY=1 once
 ``cosmo_edge.daemon.operations`` reports ready (sensors delivering, model warm, windows flowing) and
 lets that module ping the watchdog only while every stage progresses; ``/healthz``, ``/readyz`` and
-``/metrics`` are served on ``127.0.0.1:--health-port`` (docs/operations.md).
+``/metrics`` are served on the config's ``health`` host and port (default ``127.0.0.1:9810``;
+``--health-port`` overrides the port, ``--no-health`` turns the endpoint off; docs/operations.md).
 
 Exit status: 0 clean stop, 1 start-up failure (model, backend, socket, never ready under systemd),
 2 bad config.
@@ -54,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--health-port",
         type=int,
-        default=9810,
-        help="loopback HTTP port of /healthz /readyz /metrics (0: any)",
+        default=None,
+        help="loopback HTTP port of /healthz /readyz /metrics (0: any; default: health.port, 9810)",
     )
     parser.add_argument("--no-health", action="store_true", help="no HTTP health endpoint")
     parser.add_argument(
@@ -153,7 +154,10 @@ def _start_operations(daemon: Any, notifier: Any, args: argparse.Namespace) -> A
     """Health endpoint, metrics and the progress-gated watchdog around the started daemon."""
     from cosmo_edge.daemon.operations import DaemonOperations
 
-    ops = DaemonOperations(daemon, notifier, port=args.health_port, serve_http=not args.no_health)
+    health = daemon.config.health
+    port = health.port if args.health_port is None else args.health_port
+    serve = health.enabled and not args.no_health
+    ops = DaemonOperations(daemon, notifier, host=health.host, port=port, serve_http=serve)
     ops.start()
     return ops
 

@@ -3,7 +3,8 @@
 - ``serving_path``: with fine-tuning on, the model served is the registry's active version
   (``<state_dir>/models``; the configured model is registered as v0001 first);
 - ``load_serving``: loads it, falling back to older complete versions and finally the configured
-  model if a checkpoint does not load (logged), so the daemon always starts with a loadable model;
+  model if a checkpoint does not load or no longer matches the sha256 it was registered with
+  (logged), so the daemon always starts with a loadable, undamaged model;
 - ``start``: opens the ``LabelStore`` in the state directory, starts the ``LabelServer`` on the
   ``RecentWindows`` buffer the inference loop fills, and the ``FinetuneService`` thread;
 - ``stop``: stops the service (killing a running worker), then the label server, then closes the store.
@@ -54,6 +55,9 @@ class Learning:
         error: Optional[Exception] = None
         for path in self.candidates(configured):
             try:
+                version = self.registry.version_of(path) if self.registry is not None else None
+                if version is not None:
+                    self.registry.verify(version)
                 return load(path)
             except Exception as exc:  # noqa: BLE001 - any unloadable checkpoint: try the next one
                 error = exc
@@ -117,7 +121,7 @@ class Learning:
         """The labels / fine-tune part of the ``status`` message."""
         body: Dict[str, Any] = {}
         if self.server is not None:
-            body["labels"] = dict(self.server.counters)
+            body["label_intake"] = dict(self.server.counters)  # "labels" holds the class names
         if self.service is not None:
             body["finetune"] = self.service.status()
         return body

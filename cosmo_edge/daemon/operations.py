@@ -179,7 +179,7 @@ class DaemonOperations:
         self._refresh_learning()
 
     def _refresh_learning(self) -> None:
-        """Model version after a fine-tune swap or rollback, and labeled windows per activity."""
+        """Model version after a fine-tune swap or rollback, labeled windows, label requests by outcome."""
         daemon, metrics = self.daemon, self.metrics
         predictor = daemon.predictor
         if predictor is not None and predictor.version != getattr(self, "_model_version", None):
@@ -189,6 +189,8 @@ class DaemonOperations:
         learning = getattr(daemon, "learning", None)
         if learning is not None and learning.store is not None:
             metrics.set_label_counts(learning.store.counts())
+        if learning is not None and learning.server is not None:
+            metrics.update_label_server(learning.server.counters)
 
     def readiness(self) -> Tuple[bool, Dict[str, Any]]:
         """What ``/readyz`` answers now (after a refresh)."""

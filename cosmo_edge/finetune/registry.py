@@ -17,6 +17,12 @@ Crash safety (``kill -9`` or power loss at any instant):
 - the pointer only ever names a complete version, so the active model is always loadable;
   ``active_path`` still checks the file and falls back to the newest older complete version.
 
+Integrity: ``metrics.json`` records the sha256 of the version's checkpoint (``model_sha256``), and
+``verify`` compares the file against it. A checkpoint damaged after it was written (a flipped bit
+still unpickles into a model with wrong weights, a truncated file does not unpickle at all) is
+refused by the daemon, which then serves an older version (``cosmo_edge.daemon.learning``).
+Versions written before the hash was recorded are not checked.
+
 ``history.jsonl`` is append-only and fsynced per line; a torn last line (crash mid-append) is skipped.
 """
 
@@ -113,6 +119,31 @@ class ModelRegistry:
             logger.warning("metrics of %s unreadable: %s", version, exc)
             return {}
 
+    def verify(self, version: str) -> Path:
+        """The checkpoint of ``version`` after checking it against its recorded sha256.
+
+        Raises RegistryError when the file is missing or its bytes changed since it was registered;
+        a version without a recorded hash (older registries) passes unchecked.
+        """
+        path = self.model_path(version)
+        expected = self.metrics(version).get("model_sha256")
+        if expected is None:
+            logger.debug("model %s has no recorded sha256; not checked", version)
+            return path
+        actual = _sha256(path)
+        if actual != expected:
+            raise RegistryError(
+                f"model {version} is damaged: {path} has sha256 {actual[:12]}, registered as {expected[:12]}"
+            )
+        return path
+
+    def version_of(self, path: PathLike) -> Optional[str]:
+        """The version whose checkpoint ``path`` is, or None for a file outside the registry."""
+        path = Path(path)
+        if path.name == MODEL_FILE and path.parent.parent == self.root and VERSION_RE.match(path.parent.name):
+            return path.parent.name
+        return None
+
     def add_version(self, checkpoint: PathLike, metrics: Dict[str, Any]) -> str:
         """Copy ``checkpoint`` in as the next version with ``metrics``; durable and complete on return."""
         existing = self.versions()
@@ -124,7 +155,9 @@ class ModelRegistry:
         tmp.mkdir(mode=0o700)
         shutil.copyfile(str(checkpoint), str(tmp / MODEL_FILE))
         _fsync_file(tmp / MODEL_FILE)
-        body = dict(metrics, version=name, created_unix_ns=time.time_ns())
+        body = dict(
+            metrics, version=name, created_unix_ns=time.time_ns(), model_sha256=_sha256(tmp / MODEL_FILE)
+        )
         (tmp / METRICS_FILE).write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _fsync_file(tmp / METRICS_FILE)
         fsync_dir(tmp)
@@ -235,6 +268,12 @@ class ModelRegistry:
         state = self.state()
         state.update(values)
         write_json_atomic(self.root / STATE_FILE, state)
+
+
+def _sha256(path: Path) -> str:
+    from cosmo_edge.runtime.artifacts import sha256_file
+
+    return sha256_file(path)
 
 
 def _number(version: str) -> int:
