@@ -28,7 +28,6 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cosmo_edge.finetune.promotion import DEFAULT_F1_MARGIN, decide, holdout_split
 from cosmo_edge.preprocess import Normalization
@@ -94,7 +93,13 @@ def train_iterative(
     """Stage-2 training of ``model`` in place with ``present`` masks; returns the mean loss per epoch."""
     from cosmo_edge.training.batching import batch_indices
     from cosmo_edge.training.stage1 import make_sgd, set_lr
-    from cosmo_edge.training.stage2 import apply_phase, encode_all, phase_for_epoch
+    from cosmo_edge.training.stage2 import (
+        EpochOptimizers,
+        apply_phase,
+        encode_all,
+        phase_for_epoch,
+        train_epoch,
+    )
 
     n = int(labels.shape[0])
     seed = 0 if s.seed is None else int(s.seed)
@@ -117,22 +122,9 @@ def train_iterative(
             cached = None
         elif cached is None:  # frozen encoders in eval mode: features fixed for the whole block
             cached = encode_all(model, inputs)
-        epoch_losses = []
-        for index in batch_indices(n, min(s.batch_size, n), rng):
-            idx = torch.as_tensor(index)
-            if cached is not None:
-                logits = model.classify([f[idx] for f in cached], present[idx])
-            else:
-                logits = model({m: x[idx] for m, x in inputs.items()}, present[idx])
-            loss = F.cross_entropy(logits, labels[idx])
-            opt_enc.zero_grad(set_to_none=True)
-            opt_cls.zero_grad(set_to_none=True)
-            loss.backward()
-            if step_enc:
-                opt_enc.step()
-            if step_cls:
-                opt_cls.step()
-            epoch_losses.append(float(loss.detach()))
+        optimizers = EpochOptimizers(opt_enc, opt_cls, step_enc, step_cls)
+        batches = (torch.as_tensor(index) for index in batch_indices(n, min(s.batch_size, n), rng))
+        epoch_losses = train_epoch(model, inputs, labels, batches, optimizers, cached, present)
         losses.append(float(np.mean(epoch_losses)))
     for parameter in model.parameters():
         parameter.requires_grad_(True)

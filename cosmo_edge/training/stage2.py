@@ -14,6 +14,7 @@ last epoch; test metrics are never used to pick anything.
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from cosmo_edge.training.augment import augment_batch
 from cosmo_edge.training.batching import batch_indices
-from cosmo_edge.training.config import Stage2Config
+from cosmo_edge.training.config import AugmentConfig, Stage2Config
 from cosmo_edge.training.metrics import evaluate
 from cosmo_edge.training.seeding import torch_generator
 from cosmo_edge.training.stage1 import make_sgd, multistep_lr, set_lr
@@ -102,6 +103,54 @@ def encode_all(
     return [torch.cat(p) for p in parts]
 
 
+@dataclass
+class EpochOptimizers:
+    """The two stage-2 optimizers and which of them steps in the current phase."""
+
+    encoders: torch.optim.Optimizer
+    classifier: torch.optim.Optimizer
+    step_encoders: bool
+    step_classifier: bool
+
+
+def train_epoch(
+    model: FusionClassifier,
+    inputs: Dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    batches: Iterable[np.ndarray],
+    optimizers: EpochOptimizers,
+    cached: Optional[List[torch.Tensor]] = None,
+    present: Optional[torch.Tensor] = None,
+    augmentation: Optional[Tuple[AugmentConfig, torch.Generator]] = None,
+) -> List[float]:
+    """One pass of cross-entropy SGD over ``batches``; returns the loss of every batch.
+
+    The one epoch loop of stage 2, the supervised baselines and on-device rounds. ``cached``: frozen
+    encoder features (classifier-only phases skip the encoders); ``present``: (N, M) modality masks
+    of live windows; ``augmentation``: (config, generator) for the training-time augmentations.
+    """
+    losses = []
+    for index in batches:
+        mask = None if present is None else present[index]
+        if cached is not None:
+            logits = model.classify([f[index] for f in cached], mask)
+        else:
+            batch = {m: x[index] for m, x in inputs.items()}
+            if augmentation is not None:
+                batch = augment_batch(batch, augmentation[0], augmentation[1])
+            logits = model(batch, mask) if mask is not None else model(batch)
+        loss = F.cross_entropy(logits, labels[index])
+        optimizers.encoders.zero_grad(set_to_none=True)
+        optimizers.classifier.zero_grad(set_to_none=True)
+        loss.backward()
+        if optimizers.step_encoders:
+            optimizers.encoders.step()
+        if optimizers.step_classifier:
+            optimizers.classifier.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def _evaluate_splits(model: FusionClassifier, eval_sets: Dict[str, Split]) -> Dict[str, Dict]:
     return {name: evaluate(model, x, y, model.num_classes) for name, (x, y) in eval_sets.items()}
 
@@ -147,22 +196,10 @@ def train_fusion_classifier(
             cached = None
         elif cached is None:
             cached = encode_all(model, inputs)
-        losses = []
-        for index in batch_indices(n, min(config.batch_size, n), rng):
-            if cached is not None:
-                logits = model.classify([f[index] for f in cached])
-            else:
-                batch = augment_batch({m: x[index] for m, x in inputs.items()}, config.augment, generator)
-                logits = model(batch)
-            loss = F.cross_entropy(logits, labels[index])
-            opt_enc.zero_grad(set_to_none=True)
-            opt_cls.zero_grad(set_to_none=True)
-            loss.backward()
-            if step_enc:
-                opt_enc.step()
-            if step_cls:
-                opt_cls.step()
-            losses.append(float(loss.detach()))
+        optimizers = EpochOptimizers(opt_enc, opt_cls, step_enc, step_cls)
+        batches = batch_indices(n, min(config.batch_size, n), rng)
+        augmentation = (config.augment, generator)
+        losses = train_epoch(model, inputs, labels, batches, optimizers, cached, None, augmentation)
         if eval_sets and (epoch % max(1, config.eval_every) == 0 or epoch == config.epochs):
             row = {"epoch": epoch, "phase": phase, "train_loss": float(np.mean(losses))}
             metrics = _evaluate_splits(model, eval_sets)
