@@ -27,7 +27,7 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 import msgpack
 import numpy as np
 
-from cosmo_edge.zmq_curve import start_curve_server
+from cosmo_edge.zmq_server import bind_server_socket, run_socket_thread
 
 logger = logging.getLogger(__name__)
 
@@ -230,53 +230,23 @@ class Publisher:
         return frames
 
     def _open_socket(self, context: Any) -> Tuple[Any, Any]:
-        """PUB socket with options set before bind, plus the ZAP authenticator under CURVE.
-
-        On failure everything opened here is closed again, so ``context.term()`` cannot hang.
-        """
+        """PUB socket with its HWM and LINGER set before bind, plus the ZAP authenticator under CURVE."""
         import zmq
 
-        socket = context.socket(zmq.PUB)
-        authenticator = None
-        try:
-            socket.setsockopt(zmq.SNDHWM, self.hwm)
-            socket.setsockopt(zmq.LINGER, 0)
-            if self.curve is not None:
-                authenticator = self._configure_curve(context, socket)
-            socket.bind(self.endpoint)
-        except BaseException:
-            socket.close(linger=0)
-            if authenticator is not None:
-                authenticator.stop()
-            raise
-        self.bound_endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        options = {zmq.SNDHWM: self.hwm, zmq.LINGER: 0}
+        socket, authenticator, self.bound_endpoint = bind_server_socket(
+            context, zmq.PUB, self.endpoint, options, self.curve
+        )
         return socket, authenticator
-
-    def _configure_curve(self, context: Any, socket: Any) -> Any:
-        """Make ``socket`` a CURVE server and start a ZAP handler that admits the listed client keys."""
-        assert self.curve is not None
-        return start_curve_server(context, socket, *self.curve)
 
     def _run(self) -> None:
         import zmq
 
-        context = zmq.Context()
-        socket = authenticator = None
-        try:
-            try:
-                socket, authenticator = self._open_socket(context)
-            except (zmq.ZMQError, OSError, ValueError, PublishError) as exc:
-                self._start_error = exc
-                return
-            finally:
-                self._ready.set()
-            self._loop(socket)
-        finally:
-            if socket is not None:
-                socket.close(linger=0)
-            if authenticator is not None:
-                authenticator.stop()
-            context.term()
+        errors = (zmq.ZMQError, OSError, ValueError, PublishError)
+        run_socket_thread(self._open_socket, self._loop, self._ready, errors, self._record_start_error)
+
+    def _record_start_error(self, exc: BaseException) -> None:
+        self._start_error = exc
 
     def _loop(self, socket: Any) -> None:
         import zmq

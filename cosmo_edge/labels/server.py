@@ -33,7 +33,7 @@ from cosmo_edge.labels.protocol import (
 )
 from cosmo_edge.labels.records import ArrayCodecError, LabelMessage
 from cosmo_edge.labels.store import LabelConflictError, LabelStore, LabelStoreError
-from cosmo_edge.zmq_curve import start_curve_server
+from cosmo_edge.zmq_server import bind_server_socket, run_socket_thread
 
 logger = logging.getLogger(__name__)
 
@@ -185,50 +185,23 @@ class LabelServer:
         return list(self.windows_for_span(request.t_start_ns, request.t_end_ns)), what
 
     def _open_socket(self, context: Any) -> Tuple[Any, Any]:
-        """REP socket with options set before bind, plus the ZAP authenticator under CURVE."""
+        """REP socket with LINGER and the hard size limit set before bind; the ZAP handler under CURVE."""
         import zmq
 
-        authenticator = None
-        socket = context.socket(zmq.REP)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.MAXMSGSIZE, HARD_MAX_BYTES)
-        try:
-            authenticator = self._secure(context, socket)
-            socket.bind(self.endpoint)
-        except BaseException:
-            socket.close(linger=0)
-            if authenticator is not None:
-                authenticator.stop()
-            raise
-        self.bound_endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        options = {zmq.LINGER: 0, zmq.MAXMSGSIZE: HARD_MAX_BYTES}
+        socket, authenticator, self.bound_endpoint = bind_server_socket(
+            context, zmq.REP, self.endpoint, options, self.curve
+        )
         return socket, authenticator
-
-    def _secure(self, context: Any, socket: Any) -> Any:
-        """Make ``socket`` a CURVE server with a ZAP allow-list; returns the authenticator (or None)."""
-        if self.curve is None:
-            return None
-        return start_curve_server(context, socket, *self.curve)
 
     def _run(self) -> None:
         import zmq
 
-        context = zmq.Context()
-        socket = authenticator = None
-        try:
-            try:
-                socket, authenticator = self._open_socket(context)
-            except (zmq.ZMQError, OSError, ValueError, LabelServerError) as exc:
-                self._start_error = exc
-                return
-            finally:
-                self._ready.set()
-            self._serve(socket)
-        finally:
-            if socket is not None:
-                socket.close(linger=0)
-            if authenticator is not None:
-                authenticator.stop()
-            context.term()
+        errors = (zmq.ZMQError, OSError, ValueError, LabelServerError)
+        run_socket_thread(self._open_socket, self._serve, self._ready, errors, self._record_start_error)
+
+    def _record_start_error(self, exc: BaseException) -> None:
+        self._start_error = exc
 
     def _serve(self, socket: Any) -> None:
         """Receive, handle, reply, until stop."""
