@@ -22,7 +22,7 @@ import yaml
 from cosmo_edge.bundled import SIM_CONFIG
 from cosmo_edge.bundled.confused import SWAPS, confused_model  # noqa: F401  (used by the learning tests)
 from cosmo_edge.daemon.view import GroundTruth
-from cosmo_edge.labels import LabelRequest, send_label
+from cosmo_edge.labels import LabelClientError, LabelRequest, send_label
 from cosmo_edge.publish import unpack_message
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,6 +135,20 @@ def label_windows(endpoint: str, pairs: List[Tuple[Dict[str, Any], str]]) -> Lis
     return acked
 
 
+def send_and_record(endpoint: str, request: LabelRequest, acked: List[str]) -> bool:
+    """Send one label (one attempt); append its id to ``acked`` when the daemon acknowledged it.
+
+    Returns False when the daemon did not answer (killed or gone), True otherwise.
+    """
+    try:
+        reply = send_label(request, endpoint, timeout_s=2.0, attempts=1)
+    except LabelClientError:
+        return False
+    if reply.get("ok"):
+        acked.append(request.message_id)
+    return True
+
+
 class LabelFlood(threading.Thread):
     """Send labels for the newest windows in a loop, recording every id that was acknowledged."""
 
@@ -145,20 +159,14 @@ class LabelFlood(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        from cosmo_edge.labels import LabelClientError
-
         seen = 0
         while not self.stop_event.is_set():
             pairs = self.target.settled(seen)
             seen = len(self.target.windows)
             for message, activity in pairs:
                 request = LabelRequest(uuid.uuid4().hex, activity, window_ids=(int(message["window_id"]),))
-                try:
-                    reply = send_label(request, self.target.label_endpoint, timeout_s=2.0, attempts=1)
-                except LabelClientError:
+                if not send_and_record(self.target.label_endpoint, request, self.acked):
                     return  # the daemon is gone
-                if reply.get("ok"):
-                    self.acked.append(request.message_id)
             time.sleep(0.05)
 
 

@@ -15,9 +15,10 @@ import uuid
 
 import pytest
 from fault_support import DaemonRun, stored_message_ids, wait_for, write_config
+from finetune_daemon_support import send_and_record
 
 from cosmo_edge.finetune.registry import ModelRegistry
-from cosmo_edge.labels import LabelClientError, LabelRequest, send_label
+from cosmo_edge.labels import LabelRequest
 from cosmo_edge.runtime.artifacts import load_artifact
 
 pytest.importorskip("zmq")
@@ -48,12 +49,8 @@ class Labeler(threading.Thread):
                     continue
                 seen.add(wid)
                 request = LabelRequest(uuid.uuid4().hex, labels[wid % len(labels)], window_ids=(wid,))
-                try:
-                    reply = send_label(request, self.target.label_endpoint, timeout_s=2.0, attempts=1)
-                except LabelClientError:
+                if not send_and_record(self.target.label_endpoint, request, self.acked):
                     return  # the daemon is gone
-                if reply.get("ok"):
-                    self.acked.append(request.message_id)
             time.sleep(0.05)
 
 
