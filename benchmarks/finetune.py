@@ -47,6 +47,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import models.radar  # noqa: E402,F401  (registers the radar encoder)
+from cosmo_edge.bench.finetune_labels import fill_store  # noqa: E402
 from cosmo_edge.bundled.confused import confused_model  # noqa: E402
 from cosmo_edge.finetune.round import RoundSettings, evaluate_model, run_round, train_iterative  # noqa: E402
 from cosmo_edge.training.checkpoint import load_classifier  # noqa: E402
@@ -145,23 +146,6 @@ def measured(meter: Any, fn: Any) -> Any:
     channel = trace.total_channel or sorted(trace.values)[0]
     energy = window_energy(trace, channel, t0_ns * 1e-9, t1_ns * 1e-9).energy_j
     return out, None if energy is None else round(energy, 2)
-
-
-def fill_store(state: pathlib.Path, ds: Any, index: np.ndarray) -> pathlib.Path:
-    from cosmo_edge.labels import LabelMessage, LabelStore
-    from cosmo_edge.windows import Window
-
-    with LabelStore.in_state_dir(state) as store:
-        for row in index:
-            inputs = {m: ds.inputs[m][row] for m in ds.modalities}
-            end = 10**12 + int(row) * 500_000_000
-            ok = {m: True for m in ds.modalities}
-            window = Window(
-                int(row), end - 2 * 10**9, end, inputs, ok, {m: 1 for m in ok}, {m: "ok" for m in ok}
-            )
-            name = ds.label_names[int(ds.labels[row])]
-            store.add_label(LabelMessage(f"bench-{row}", name, "bench", None, None, None), [window])
-        return store.path
 
 
 class InferenceProbe(threading.Thread):
@@ -327,7 +311,7 @@ def main() -> int:
         gain = accuracy_gain(ds, model, [1, 5], 10 if args.quick else 20, 1 if args.quick else 3, meter)
         pool = np.flatnonzero(ds.subjects < ds.subjects.max())
         index = np.random.default_rng(0).permutation(pool)[:100]
-        store = fill_store(tmp / "state", ds, index)
+        store = fill_store(tmp / "state", ds, index, ds.modalities)
         latency = latency_during_round(tmp, model, store, ds, 8.0 if args.quick else 15.0, args.repeats)
     report = {
         "machine": f"{platform.machine()}, {platform.processor() or '?'}, torch {torch.__version__}",

@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 
-from cosmo_edge.bench.finetune import (
-    PAPER_TABLE3,
-    attach_energy,
-    comparison,
-    cosmo_ratios,
-    draw_labeled,
-    labels_per_class,
-    paper_ratios,
-    rate_key,
-    ratio,
-)
+from cosmo_edge.bench.finetune import attach_energy
+from cosmo_edge.bench.finetune_labels import draw_labeled, labels_per_class, rate_key
+from cosmo_edge.bench.paper_table3 import PAPER_TABLE3, comparison, cosmo_ratios, paper_ratios, ratio
 from cosmo_edge.bench.suite import _run_energy
 from cosmo_edge.bundled import SIM_MODEL
 from cosmo_edge.bundled.confused import confused_model

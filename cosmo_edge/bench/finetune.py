@@ -28,13 +28,11 @@ Times: for ``cosmo``, ``wall_s`` is the whole round and ``train_s`` its training
 round's own timer); for the baselines both are the training alone. Each run also records this
 process's CPU seconds and its monotonic window (the suite cuts its energy from the run's meter trace
 and subtracts idle power), and the test accuracy on the held-out session before and after (``gain``).
-The paper's Table 3 (cosmo-method.md section 10) is kept in ``PAPER_TABLE3``; hardware, dataset and
-model size differ, so only the ratios Cosmo / DeepSense and Cosmo / AttnSense compare.
+The paper's Table 3 and the ratios put beside it are in ``cosmo_edge.bench.paper_table3``.
 """
 
 import copy
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -43,6 +41,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from cosmo_edge.bench.finetune_labels import draw_labeled, fill_store, rate_key, round_training_set
+from cosmo_edge.bench.paper_table3 import CAVEAT, PAPER_SOURCE, PAPER_TABLE3, comparison, paper_ratios
 from cosmo_edge.bundled.confused import SWAPS, confused_model
 
 logger = logging.getLogger(__name__)
@@ -50,77 +50,6 @@ logger = logging.getLogger(__name__)
 LABEL_RATES = (0.01, 0.02)
 METHODS = ("cosmo", "deepsense", "attnsense")
 BASELINE_LR = 0.01  # the paper's supervised learning rate (batch 16)
-CAVEAT = (
-    "The paper's numbers are from a Jetson TX2 on a larger dataset with a larger model; absolute "
-    "times and energies do not transfer, so compare the ratios Cosmo / DeepSense and Cosmo / AttnSense."
-)
-
-# cosmo-method.md section 10, Table 3 (training overhead on the Jetson TX2; stage 2 only for Cosmo).
-PAPER_TABLE3: Dict[str, Dict[str, Dict[str, float]]] = {
-    "time_min": {
-        "1%": {"cosmo": 25.93, "deepsense": 38.38, "attnsense": 62.52},
-        "2%": {"cosmo": 49.87, "deepsense": 74.42, "attnsense": 120.98},
-    },
-    "energy_kj": {
-        "1%": {"cosmo": 21.34, "deepsense": 30.99, "attnsense": 51.71},
-        "2%": {"cosmo": 40.35, "deepsense": 60.90, "attnsense": 98.58},
-    },
-}
-PAPER_SOURCE = "cosmo-method.md section 10, Table 3 [deck]: Jetson TX2, dataset not named (likely USC-HAD)"
-
-
-def rate_key(rate: float) -> str:
-    """``0.01`` -> ``"1%"`` (the keys of ``PAPER_TABLE3``)."""
-    return f"{rate * 100:g}%"
-
-
-def labels_per_class(class_counts: Dict[int, int], rate: float, minimum: int = 1) -> Dict[int, int]:
-    """Labeled windows per class: ``rate x count`` rounded half up, at least ``minimum``, at most count."""
-    if not 0 < rate <= 1:
-        raise ValueError(f"label rate must be in (0, 1], got {rate}")
-    if minimum < 1:
-        raise ValueError(f"minimum must be at least 1, got {minimum}")
-    out = {}
-    for label, count in class_counts.items():
-        if count < 1:
-            continue
-        out[label] = min(int(count), max(int(minimum), int(math.floor(rate * count + 0.5))))
-    return out
-
-
-def draw_labeled(
-    labels: np.ndarray, pool: np.ndarray, rate: float, seed: int, minimum: int = 1
-) -> np.ndarray:
-    """Indices into ``labels``: ``labels_per_class`` windows of every class present in ``pool``."""
-    pool_labels = labels[pool]
-    classes, counts = np.unique(pool_labels, return_counts=True)
-    wanted = labels_per_class({int(c): int(n) for c, n in zip(classes, counts)}, rate, minimum)
-    rng = np.random.default_rng(seed)
-    parts = [rng.permutation(pool[pool_labels == c])[:k] for c, k in wanted.items()]
-    return np.sort(np.concatenate(parts))
-
-
-def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
-    """``numerator / denominator``, or None when either is missing or the denominator is not positive."""
-    if numerator is None or denominator is None or denominator <= 0:
-        return None
-    return numerator / denominator
-
-
-def cosmo_ratios(values: Dict[str, Optional[float]]) -> Dict[str, Optional[float]]:
-    """``{"cosmo/deepsense": .., "cosmo/attnsense": ..}`` of one quantity per method."""
-    return {
-        f"cosmo/{other}": ratio(values.get("cosmo"), values.get(other))
-        for other in ("deepsense", "attnsense")
-    }
-
-
-def paper_ratios() -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
-    """The Table 3 ratios: ``{quantity: {rate: {"cosmo/deepsense": .., "cosmo/attnsense": ..}}}``."""
-    return {
-        quantity: {rate: cosmo_ratios(dict(cells)) for rate, cells in table.items()}
-        for quantity, table in PAPER_TABLE3.items()
-    }
 
 
 @dataclass
@@ -165,45 +94,6 @@ def _tensors(arrays: Dict[str, np.ndarray], norm: Optional[Dict[str, Any]]) -> D
     if norm is not None:
         arrays = Normalization.from_dict(norm).apply(dict(arrays))
     return {m: torch.as_tensor(np.asarray(x, dtype=np.float32)) for m, x in arrays.items()}
-
-
-def fill_store(state_dir: Path, ds: Any, index: np.ndarray, modalities: Sequence[str]) -> Path:
-    """A label store in ``state_dir`` holding the windows ``index`` of ``ds``, one label event each."""
-    from cosmo_edge.labels import LabelMessage, LabelStore
-    from cosmo_edge.windows import Window
-
-    window_ns = 2 * 10**9
-    with LabelStore.in_state_dir(state_dir) as store:
-        for row in index:
-            end_ns = 10**12 + int(row) * window_ns
-            ok = {m: True for m in modalities}
-            inputs = {m: ds.inputs[m][row] for m in modalities}
-            window = Window(
-                int(row), end_ns - window_ns, end_ns, inputs, ok, {m: 1 for m in ok}, {m: "ok" for m in ok}
-            )
-            activity = str(ds.label_names[int(ds.labels[row])])
-            store.add_label(LabelMessage(f"bench-{row}", activity, "bench"), [window])
-        return Path(store.path)
-
-
-def round_training_set(
-    store_path: Path, label_names: List[str], modalities: List[str], settings: Any
-) -> Tuple[Dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
-    """(inputs, labels, present, held-out count): the windows a round with ``settings`` trains on.
-
-    The round's own store read and held-out split (``settings.seed`` must be set), so the baselines
-    can train on exactly the windows the round's training step sees.
-    """
-    from cosmo_edge.finetune.promotion import holdout_split
-    from cosmo_edge.finetune.round import load_labeled
-
-    if settings.seed is None:
-        raise ValueError("round_training_set needs a fixed seed (the round would use the newest row id)")
-    inputs, labels, present, events, _ = load_labeled(
-        store_path, label_names, modalities, settings.max_windows
-    )
-    train, held = holdout_split(labels, events, settings.holdout_fraction, int(settings.seed))
-    return {m: x[train] for m, x in inputs.items()}, labels[train], present[train], int(held.size)
 
 
 def _sequence_modalities(encoders: Any, x: Dict[str, Any]) -> Tuple[List[str], Dict[str, str]]:
@@ -544,29 +434,3 @@ def attach_energy(section: Dict[str, Any], energy_of: Callable[[List[int]], Dict
     section["comparison"] = comparison(section["runs"])
     section["paper"] = {"table3": PAPER_TABLE3, "ratios": paper_ratios(), "source": PAPER_SOURCE}
     section["caveat"] = CAVEAT
-
-
-def comparison(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Per rate: measured times and net J per method, and the Cosmo ratios measured and in the paper.
-
-    ``ratios_time`` and ``ratios_energy`` put Cosmo's whole round over the baselines' training;
-    ``ratios_train_time`` puts the round's training step alone over the same.
-    """
-    out: Dict[str, Any] = {}
-    for rate in sorted({r["rate"] for r in runs}, key=lambda k: float(k.rstrip("%"))):
-        rows = {r["method"]: r for r in runs if r["rate"] == rate}
-        time_s = {m: rows[m]["wall_s"] for m in rows}
-        train_s = {m: rows[m].get("train_s") for m in rows}
-        energy_j = {m: (rows[m].get("energy") or {}).get("net_j") for m in rows}
-        paper = paper_ratios()
-        out[rate] = {
-            "wall_s": time_s,
-            "train_s": train_s,
-            "net_energy_j": energy_j,
-            "ratios_time": cosmo_ratios(time_s),
-            "ratios_train_time": cosmo_ratios(train_s),
-            "ratios_energy": cosmo_ratios(energy_j),
-            "paper_ratios_time": paper["time_min"].get(rate),
-            "paper_ratios_energy": paper["energy_kj"].get(rate),
-        }
-    return out
