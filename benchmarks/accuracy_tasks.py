@@ -32,7 +32,7 @@ def experiment(task: Dict[str, Any], config):
         return prepare_experiment(load_dataset(config.data, config.seed), config.data, config.seed)
     from cosmo_edge.datasets import load_usc_had, resolve_data_root, usc_split
     from cosmo_edge.datasets.usc_had import fit_normalization
-    from cosmo_edge.training.data import ExperimentData, to_tensors
+    from cosmo_edge.training.data import experiment_from_indices
 
     ds = load_usc_had(resolve_data_root(config.data.data_root)).select_modalities(config.data.modalities)
     split, test = usc_split(ds, config.data.label_rate, config.seed)
@@ -40,18 +40,7 @@ def experiment(task: Dict[str, Any], config):
     normalization = fit_normalization(ds, pool)
     indices = {"labeled": split.labeled, "unlabeled": split.unlabeled, "validation": split.validation}
     indices["test"] = test
-    splits = {}
-    for name, index in indices.items():
-        part = ds.subset(index)
-        splits[name] = to_tensors(normalization.apply(part.inputs), part.labels)
-    return ExperimentData(
-        splits=splits,
-        label_names=list(ds.label_names),
-        input_shapes={m: tuple(s) for m, s in ds.input_shapes().items()},
-        normalization=normalization,
-        split_ids={name: [ds.trial_ids[i] for i in index] for name, index in indices.items()},
-        subjects={name: ds.subjects[index] for name, index in indices.items()},
-    )
+    return experiment_from_indices(ds, indices, normalization)
 
 
 def task_config(task: Dict[str, Any], extra: Optional[Dict[str, Any]] = None):

@@ -63,22 +63,11 @@ def split_sessions(
 
 def experiment_data(ds: MultimodalDataset, indices: Dict[str, np.ndarray]) -> Any:
     """``training.data.ExperimentData`` for the given splits (normalisation fitted on training rows)."""
-    from cosmo_edge.training.data import ExperimentData, to_tensors
+    from cosmo_edge.training.data import experiment_from_indices
 
     train_rows = np.concatenate([indices[k] for k in ("labeled", "unlabeled", "validation")])
     normalization = Normalization().fit({m: x[train_rows] for m, x in ds.inputs.items()})
-    splits = {}
-    for name, rows in indices.items():
-        part = ds.subset(rows)
-        splits[name] = to_tensors(normalization.apply(part.inputs), part.labels)
-    return ExperimentData(
-        splits=splits,
-        label_names=list(ds.label_names),
-        input_shapes={m: tuple(s) for m, s in ds.input_shapes().items()},
-        normalization=normalization,
-        split_ids={name: [ds.trial_ids[i] for i in rows] for name, rows in indices.items()},
-        subjects={name: ds.subjects[rows] for name, rows in indices.items()},
-    )
+    return experiment_from_indices(ds, indices, normalization)
 
 
 def plain_versions(path: Path) -> None:

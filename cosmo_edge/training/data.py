@@ -84,6 +84,24 @@ def to_tensors(inputs: Dict[str, np.ndarray], labels: np.ndarray) -> Split:
     return tensors, torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
 
+def experiment_from_indices(
+    ds: MultimodalDataset, indices: Dict[str, np.ndarray], normalization: Normalization
+) -> ExperimentData:
+    """Normalised tensors, trial ids and subjects for each named split of rows of ``ds``."""
+    splits: Dict[str, Split] = {}
+    for name, rows in indices.items():
+        part = ds.subset(rows)
+        splits[name] = to_tensors(normalization.apply(part.inputs), part.labels)
+    return ExperimentData(
+        splits=splits,
+        label_names=list(ds.label_names),
+        input_shapes={m: tuple(s) for m, s in ds.input_shapes().items()},
+        normalization=normalization,
+        split_ids={name: [ds.trial_ids[i] for i in rows] for name, rows in indices.items()},
+        subjects={name: ds.subjects[rows] for name, rows in indices.items()},
+    )
+
+
 def prepare_experiment(
     ds: MultimodalDataset, config: DataConfig, seed: int, normalization: Optional[Normalization] = None
 ) -> ExperimentData:
@@ -100,19 +118,6 @@ def prepare_experiment(
         "validation": split.validation,
         "test": test,
     }
-    splits: Dict[str, Split] = {}
-    subjects = {name: ds.subjects[index] for name, index in indices.items()}
-    for name, index in indices.items():
-        part = ds.subset(index)
-        splits[name] = to_tensors(normalization.apply(part.inputs), part.labels)
-    split_ids = split.trial_ids(ds)
-    split_ids["test"] = [ds.trial_ids[i] for i in test]
-    logger.info("splits: %s", ", ".join(f"{k} {len(v[1])}" for k, v in splits.items()))
-    return ExperimentData(
-        splits=splits,
-        label_names=list(ds.label_names),
-        input_shapes={m: tuple(s) for m, s in ds.input_shapes().items()},
-        normalization=normalization,
-        split_ids=split_ids,
-        subjects=subjects,
-    )
+    data = experiment_from_indices(ds, indices, normalization)
+    logger.info("splits: %s", ", ".join(f"{k} {len(v[1])}" for k, v in data.splits.items()))
+    return data
