@@ -95,11 +95,11 @@ def write_markdown(result: Dict[str, Any], path: pathlib.Path, png_name: str) ->
         "RSS is the whole daemon process, which here also runs the simulator (pyrealsense2's software",
         "device cannot cross processes) and renders its depth frames. The end-to-end latency runs from",
         "the moment a window is due (its end plus `window.delay_s`) to its arrival at the subscriber.",
-        "Frames lost are frame-number gaps seen by the drivers: at 10x the simulator renders 300 depth",
-        "frames per second inside the daemon's own process, so on a small, shared machine the depth",
-        "reader falls behind and the software camera's queue drops frames; windows then hold fewer",
-        "depth frames than required and depth is masked (`too_few`). That is the load of the test rig,",
-        "not of a real camera, which renders nothing; the soak watches that the losses do not grow",
-        "memory or latency.",
+        "Frames lost are frame-number gaps seen by the drivers. The simulator renders its depth frames",
+        "inside the daemon's own process (300 per second at 10x); where the machine cannot keep up, the",
+        "depth reader falls behind, the software camera's queue drops frames (frames lost) and frames",
+        "that arrive after their window was cut count as ring drops, so depth is masked (`too_few` or",
+        "`stale`). That is the load of the test rig, not of a real camera, which renders nothing; the",
+        "soak watches that the losses do not grow memory or latency.",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
